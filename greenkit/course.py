@@ -1,0 +1,298 @@
+"""Instructor tooling: author nbgrader notebooks, generate labs/, round-trip a lab.
+
+    python -m greenkit.course generate [LAB ...]   # solutions/ -> labs/ (all labs by default)
+    python -m greenkit.course roundtrip LAB        # the check every lab's test runs
+
+The round trip, in a temporary course directory (nothing in the repo changes):
+
+1. generate the student version of LAB from ``solutions/LAB`` with nbgrader;
+2. fail if it differs from the committed ``labs/LAB`` (run ``make labs``);
+3. autograde the solution notebook: every auto-graded cell must earn full marks;
+4. autograde the untouched student notebook: every graded cell must earn zero,
+   and the grader must not crash.
+
+Authoring helpers (``md``, ``code``, ``solution``, ``tests``, ``answer``,
+``write_notebook``) build cells with the nbgrader metadata set right, so a lab
+author writes content, not JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions"
+LABS = ROOT / "labs"
+
+__all__ = ["md", "code", "solution", "tests", "answer", "write_notebook", "strip_outputs",
+           "generate", "roundtrip", "RoundTrip", "lab_names"]
+
+
+# ---------------------------------------------------------------- authoring
+
+def _meta(grade_id: str | None, *, grade: bool, solution: bool, locked: bool,
+          points: float | None = None, task: bool = False) -> dict:
+    meta = {"grade": grade, "solution": solution, "locked": locked, "schema_version": 3}
+    if grade_id:
+        meta["grade_id"] = grade_id
+    if points is not None:
+        meta["points"] = points
+    if task:
+        meta["task"] = True
+    return {"nbgrader": meta}
+
+
+def md(text: str, grade_id: str | None = None) -> nbformat.NotebookNode:
+    """A locked (read-only) markdown cell."""
+    cell = nbformat.v4.new_markdown_cell(text.strip("\n"))
+    if grade_id:
+        cell.metadata.update(_meta(grade_id, grade=False, solution=False, locked=True))
+    return cell
+
+
+def code(src: str, grade_id: str | None = None) -> nbformat.NotebookNode:
+    """A code cell; locked (read-only) when given a ``grade_id``."""
+    cell = nbformat.v4.new_code_cell(src.strip("\n"))
+    if grade_id:
+        cell.metadata.update(_meta(grade_id, grade=False, solution=False, locked=True))
+    return cell
+
+
+def solution(src: str, grade_id: str) -> nbformat.NotebookNode:
+    """A cell the student completes; mark the answer with ### BEGIN/END SOLUTION."""
+    if "### BEGIN SOLUTION" not in src:
+        raise ValueError(f"solution cell {grade_id!r} has no '### BEGIN SOLUTION' marker")
+    cell = nbformat.v4.new_code_cell(src.strip("\n"))
+    cell.metadata.update(_meta(grade_id, grade=False, solution=True, locked=False))
+    return cell
+
+
+def tests(src: str, grade_id: str, points: float) -> nbformat.NotebookNode:
+    """A locked, auto-graded test cell; hide tests with ### BEGIN/END HIDDEN TESTS."""
+    if points <= 0:
+        raise ValueError(f"test cell {grade_id!r} needs positive points")
+    cell = nbformat.v4.new_code_cell(src.strip("\n"))
+    cell.metadata.update(_meta(grade_id, grade=True, solution=False, locked=True, points=points))
+    return cell
+
+
+def answer(grade_id: str, points: float, rubric: str) -> nbformat.NotebookNode:
+    """A manually graded written answer; the rubric is in the solution only."""
+    text = f"### BEGIN SOLUTION\n{rubric.strip()}\n### END SOLUTION"
+    cell = nbformat.v4.new_markdown_cell(text)
+    cell.metadata.update(_meta(grade_id, grade=True, solution=True, locked=False, points=points))
+    return cell
+
+
+def write_notebook(cells: list, path: Path | str) -> Path:
+    """Write ``cells`` as a Python-3 notebook without outputs."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = list(cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    strip_outputs(nb)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Remove outputs and execution counts in place (notebooks are committed clean)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.metadata.pop("execution", None)
+    return nb
+
+
+# ---------------------------------------------------------------- course runs
+
+def lab_names() -> list[str]:
+    """Labs with a source notebook, in order."""
+    return sorted(p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").is_file())
+
+
+def _nbgrader(course: Path, *args: str, timeout_s: float | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}"]
+    env = dict(os.environ)
+    # nbgrader shells out to `alembic`, which sits beside this interpreter in a venv.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=timeout_s, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"`nbgrader {' '.join(args)}` failed ({proc.returncode}):\n"
+                           f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def _new_course(tmp: Path, lab: str) -> Path:
+    course = tmp / "course"
+    (course / "solutions").mkdir(parents=True)
+    shutil.copytree(SOLUTIONS / lab, course / "solutions" / lab,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__",
+                                                  "greenkit-submissions"))
+    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    return course
+
+
+def _generate_into(course: Path, lab: str) -> Path:
+    _nbgrader(course, "generate_assignment", lab, "--force")
+    out = course / "labs" / lab
+    for nb_path in out.glob("*.ipynb"):
+        nb = nbformat.read(nb_path, as_version=4)
+        nbformat.write(strip_outputs(nb), nb_path)
+    return out
+
+
+def generate(labs: list[str] | None = None) -> list[Path]:
+    """Regenerate ``labs/LAB`` from ``solutions/LAB`` for each lab (all by default)."""
+    written = []
+    for lab in labs or lab_names():
+        with tempfile.TemporaryDirectory() as tmp:
+            out = _generate_into(_new_course(Path(tmp), lab), lab)
+            dest = LABS / lab
+            if dest.exists():
+                shutil.rmtree(dest)
+            shutil.copytree(out, dest)
+            written.append(dest)
+        # keep the source clean too
+        for nb_path in (SOLUTIONS / lab).glob("*.ipynb"):
+            nb = nbformat.read(nb_path, as_version=4)
+            nbformat.write(strip_outputs(nb), nb_path)
+    return written
+
+
+@dataclass
+class RoundTrip:
+    """What a round trip found; ``problems`` is empty when the lab is sound."""
+    lab: str
+    solution_scores: dict[str, tuple[float, float]] = field(default_factory=dict)  # grade_id -> (score, max)
+    blank_scores: dict[str, tuple[float, float]] = field(default_factory=dict)
+    manual_cells: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def __str__(self) -> str:
+        lines = [f"Round trip of {self.lab}: {'OK' if self.ok else 'FAILED'}"]
+        for name, scores in (("solution", self.solution_scores), ("untouched student", self.blank_scores)):
+            got = sum(s for s, _ in scores.values())
+            top = sum(m for _, m in scores.values())
+            lines.append(f"  {name}: {got:g}/{top:g} auto-graded points")
+        lines += [f"  {k}: {v:.1f} s" for k, v in self.seconds.items()]
+        lines += [f"  PROBLEM: {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def _notebook_diff(a: Path, b: Path) -> str | None:
+    """None if two notebooks have the same cells (source, type, nbgrader metadata)."""
+    def cells(p: Path):
+        nb = nbformat.read(p, as_version=4)
+        return [(c.cell_type, c.source, json.dumps(c.metadata.get("nbgrader", {}), sort_keys=True))
+                for c in nb.cells]
+    ca, cb = cells(a), cells(b)
+    if len(ca) != len(cb):
+        return f"{len(ca)} cells vs {len(cb)}"
+    for i, (x, y) in enumerate(zip(ca, cb)):
+        if x != y:
+            return f"cell {i} differs"
+    return None
+
+
+def _autograde_scores(course: Path, lab: str, student: str) -> tuple[dict, list[str]]:
+    from nbgrader.api import Gradebook
+
+    db = f"sqlite:///{course / 'gradebook.db'}"
+    scores, manual = {}, []
+    with Gradebook(db) as gb:
+        sub = gb.find_submission(lab, student)
+        for nb in sub.notebooks:
+            for grade in nb.grades:
+                if grade.auto_score is None:
+                    manual.append(grade.name)
+                else:
+                    scores[grade.name] = (float(grade.auto_score), float(grade.max_score))
+    return scores, manual
+
+
+def roundtrip(lab: str, timeout_s: float = 1800) -> RoundTrip:
+    """Run the four checks of the module docstring for ``lab``; never raises on findings."""
+    import time
+
+    result = RoundTrip(lab)
+    with tempfile.TemporaryDirectory(prefix=f"roundtrip-{lab}-") as tmp:
+        course = _new_course(Path(tmp), lab)
+        t0 = time.perf_counter()
+        released = _generate_into(course, lab)
+        result.seconds["generate"] = time.perf_counter() - t0
+        committed = LABS / lab
+        for nb_path in released.glob("*.ipynb"):
+            mine = committed / nb_path.name
+            if not mine.is_file():
+                result.problems.append(f"labs/{lab}/{nb_path.name} is missing: run `make labs`")
+            elif (diff := _notebook_diff(nb_path, mine)) is not None:
+                result.problems.append(f"labs/{lab}/{nb_path.name} differs from what generation "
+                                       f"produces ({diff}): run `make labs` and commit")
+        for student, source in (("reference", SOLUTIONS / lab), ("untouched", released)):
+            dest = course / "submitted" / student / lab
+            shutil.copytree(source, dest, ignore=shutil.ignore_patterns(
+                ".ipynb_checkpoints", "__pycache__", "greenkit-submissions"))
+            t0 = time.perf_counter()
+            try:
+                _nbgrader(course, "autograde", lab, f"--student={student}", "--force",
+                          timeout_s=timeout_s)
+            except (RuntimeError, subprocess.TimeoutExpired) as err:
+                result.problems.append(f"autograde of the {student} notebook crashed: {err}")
+                continue
+            result.seconds[f"autograde {student}"] = time.perf_counter() - t0
+            scores, manual = _autograde_scores(course, lab, student)
+            if student == "reference":
+                result.solution_scores, result.manual_cells = scores, manual
+                for gid, (got, top) in scores.items():
+                    if got != top:
+                        result.problems.append(f"solution earns {got:g}/{top:g} on '{gid}'")
+                if not scores:
+                    result.problems.append("the lab has no auto-graded cells")
+            else:
+                result.blank_scores = scores
+                for gid, (got, top) in scores.items():
+                    if got != 0:
+                        result.problems.append(f"untouched student notebook earns {got:g}/{top:g} on '{gid}'")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m greenkit.course", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("generate", help="regenerate labs/ from solutions/")
+    g.add_argument("labs", nargs="*")
+    r = sub.add_parser("roundtrip", help="generate, compare and autograde a lab in a temp course")
+    r.add_argument("lab")
+    args = parser.parse_args(argv)
+    if args.cmd == "generate":
+        for path in generate(args.labs or None):
+            print(f"wrote {path.relative_to(ROOT)}")
+        return 0
+    result = roundtrip(args.lab)
+    print(result)
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    raise SystemExit(main())

@@ -1,0 +1,173 @@
+"""Offline Fashion-MNIST: verified, decoded once, cached, no network.
+
+>>> import greenkit as gk
+>>> x, y = gk.data.load("test", n_per_class=10)   # first 10 images of each class
+>>> x.shape, x.dtype, y.shape                      # (100, 1, 28, 28) float32, (100,) int64
+
+Images are normalised with the training set's mean and standard deviation
+(``MEAN``, ``STD``): ``x = (pixel / 255 - MEAN) / STD``.
+
+The four IDX files are checked against ``SHA256SUMS`` the first time they are
+decoded; the decoded ``uint8`` arrays are cached as ``.npy`` files (see
+:func:`greenkit.paths.cache_dir`) keyed by checksum, so a later load in any
+process memory-maps them in well under a second.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from greenkit.paths import DataFileError, cache_dir, find_data_file
+
+__all__ = ["load", "loader", "CLASSES", "MEAN", "STD", "verify", "DataFileError"]
+
+log = logging.getLogger(__name__)
+
+CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+MEAN = 0.2860
+STD = 0.3530
+
+_FILES = {
+    ("train", "images"): "train-images-idx3-ubyte.gz",
+    ("train", "labels"): "train-labels-idx1-ubyte.gz",
+    ("test", "images"): "t10k-images-idx3-ubyte.gz",
+    ("test", "labels"): "t10k-labels-idx1-ubyte.gz",
+}
+# Checksums of the official files (identical to Debian's dataset-fashion-mnist).
+SHA256 = {
+    "train-images-idx3-ubyte.gz": "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+    "train-labels-idx1-ubyte.gz": "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+    "t10k-images-idx3-ubyte.gz": "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+    "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+}
+
+RESTORE_HINT = (
+    "restore it with `git checkout -- datasets/fashion-mnist` in your GreenKit clone, "
+    "or install Debian's package (`sudo apt-get install dataset-fashion-mnist`, files in "
+    "/usr/share/datasets/fashion-mnist), or on a machine with internet run "
+    "`torchvision.datasets.FashionMNIST(root, download=True)` and copy "
+    "root/FashionMNIST/raw/*.gz into datasets/fashion-mnist/."
+)
+
+
+def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_bytes):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _locate(name: str) -> Path:
+    return find_data_file(f"fashion-mnist/{name}", f"'{name}' is missing: {RESTORE_HINT}")
+
+
+def verify() -> dict[str, Path]:
+    """Check all four files against their checksums; return their paths.
+
+    Raises :class:`DataFileError` naming the first missing or corrupt file.
+    """
+    return {name: _verified(name) for name in SHA256}
+
+
+def _verified(name: str) -> Path:
+    path = _locate(name)
+    digest = sha256_file(path)
+    if digest != SHA256[name]:
+        raise DataFileError(
+            f"Fashion-MNIST file {path} is corrupt: SHA-256 {digest[:16]}... "
+            f"expected {SHA256[name][:16]}.... Fix: {RESTORE_HINT}"
+        )
+    return path
+
+
+def _decode_idx(raw: bytes, name: str) -> np.ndarray:
+    """Decode an IDX file (big-endian header: magic, dims; then uint8 data)."""
+    if len(raw) < 8 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataFileError(f"{name} is not an IDX uint8 file. Fix: {RESTORE_HINT}")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    offset = 4 + 4 * ndim
+    data = np.frombuffer(raw, dtype=np.uint8, offset=offset)
+    if data.size != int(np.prod(dims)):
+        raise DataFileError(f"{name} is truncated. Fix: {RESTORE_HINT}")
+    return data.reshape(dims)
+
+
+@functools.lru_cache(maxsize=None)
+def _raw_array(split: str, kind: str) -> np.ndarray:
+    """Decoded uint8 array for one file, via the on-disk cache."""
+    name = _FILES[(split, kind)]
+    cached = cache_dir() / f"{name[:-3]}-{SHA256[name][:16]}.npy"
+    if cached.is_file():
+        try:
+            return np.load(cached, mmap_mode="r")
+        except (OSError, ValueError):
+            log.warning("Cache file %s unreadable; decoding again.", cached)
+    path = _verified(name)
+    with gzip.open(path, "rb") as f:
+        array = _decode_idx(f.read(), name)
+    tmp = cached.with_suffix(".tmp.npy")
+    try:
+        np.save(tmp, array)
+        tmp.replace(cached)
+    except OSError as err:  # cache is an optimisation only; say so and go on
+        log.warning("Could not write cache %s (%s); loads will decode each time.", cached, err)
+    return array
+
+
+def _subset_indices(labels: np.ndarray, n_per_class: int) -> np.ndarray:
+    """Indices of the first ``n_per_class`` examples of each class, in file order."""
+    picks = [np.flatnonzero(labels == c)[:n_per_class] for c in range(len(CLASSES))]
+    return np.sort(np.concatenate(picks))
+
+
+def load(split: str = "train", n_per_class: int | None = None, normalize: bool = True
+         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load a split as in-memory tensors.
+
+    Args:
+        split: ``"train"`` (60,000 images) or ``"test"`` (10,000).
+        n_per_class: if given, keep only the first N images of each class
+            (deterministic; file order kept).
+        normalize: standardise with ``MEAN``/``STD``; else floats in [0, 1].
+
+    Returns:
+        ``images`` float32 ``(N, 1, 28, 28)`` and ``labels`` int64 ``(N,)``.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if n_per_class is not None and n_per_class <= 0:
+        raise ValueError(f"n_per_class must be a positive integer, got {n_per_class}")
+    images = _raw_array(split, "images")
+    labels = _raw_array(split, "labels")
+    if n_per_class is not None:
+        idx = _subset_indices(np.asarray(labels), n_per_class)
+        images, labels = images[idx], labels[idx]
+    x = torch.from_numpy(np.array(images, dtype=np.float32)).div_(255.0).unsqueeze(1)  # (N,1,28,28)
+    if normalize:
+        x.sub_(MEAN).div_(STD)
+    y = torch.from_numpy(np.array(labels, dtype=np.int64))
+    return x, y
+
+
+def loader(split: str = "train", batch_size: int = 128, shuffle: bool | None = None,
+           n_per_class: int | None = None, seed: int = 0) -> torch.utils.data.DataLoader:
+    """A ``DataLoader`` over :func:`load` (shuffled for train by default, seeded)."""
+    x, y = load(split, n_per_class=n_per_class)
+    shuffle = (split == "train") if shuffle is None else shuffle
+    gen = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle, generator=gen
+    )

@@ -1,0 +1,26 @@
+"""nbgrader configuration for the GreenKit course.
+
+Instructor source notebooks live in solutions/<lab>/, the generated student
+versions in labs/<lab>/ (committed). Student submissions, autograded copies,
+feedback and the gradebook database stay outside git (see .gitignore).
+"""
+
+c = get_config()  # noqa: F821  (provided by nbgrader)
+
+c.CourseDirectory.course_id = "greenkit"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "labs"
+# The gradebook is a local SQLite file, git-ignored; point it elsewhere on a shared hub.
+c.CourseDirectory.db_url = "sqlite:///gradebook.db"
+# Only notebooks and the files a lab needs are released; never caches or submissions.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
+                            "greenkit-submissions", ".greenkit"]
+
+# Each lab runs in <= 150 s on a 2-core laptop; one cell may take at most 10 min
+# (a slow machine or a student's slow code), then the grader moves on.
+c.ExecutePreprocessor.timeout = 600
+c.Execute.timeout = 600
+c.Execute.interrupt_on_timeout = True
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

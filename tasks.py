@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Set-up and everyday commands that work the same on Linux, macOS and Windows.
+
+    python tasks.py lab      # create .venv if missing, install, start JupyterLab on labs/
+    python tasks.py test     # create .venv if missing, install with dev extras, run all tests
+    python tasks.py labs     # regenerate labs/ from solutions/ (instructors)
+
+`make lab` and `make test` call this file. Needs only Python >= 3.10 and a
+package registry (PyPI or a mirror set with PIP_INDEX_URL). Re-running is
+fast: installation is skipped while pyproject.toml is unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def _env() -> dict:
+    """This environment with the venv's scripts first on PATH (nbgrader calls `alembic`)."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
+    env["VIRTUAL_ENV"] = str(VENV)
+    return env
+
+
+def _run(*cmd: str | Path, **kw) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, **kw)
+
+
+def ensure_env(extras: str = "") -> None:
+    """Create .venv if missing and install greenkit (editable) with ``extras``."""
+    if sys.version_info < (3, 10):
+        sys.exit(f"GreenKit needs Python >= 3.10; this is {sys.version.split()[0]}.")
+    if not PY.exists():
+        print(f"Creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    spec = (ROOT / "pyproject.toml").read_bytes() + extras.encode()
+    stamp = VENV / f".greenkit-installed-{hashlib.sha256(spec).hexdigest()[:16]}"
+    if stamp.exists():
+        return
+    _run(PY, "-m", "pip", "install", "--upgrade", "pip")
+    target = f".[{extras}]" if extras else "."
+    _run(PY, "-m", "pip", "install", "-e", target, cwd=ROOT)
+    for old in VENV.glob(".greenkit-installed-*"):
+        old.unlink()
+    stamp.touch()
+
+
+def lab(args: list[str]) -> int:
+    ensure_env()
+    os.chdir(ROOT / "labs")
+    return subprocess.call([str(PY), "-m", "jupyter", "lab", *args], env=_env())
+
+
+def test(args: list[str]) -> int:
+    ensure_env("dev")
+    return subprocess.call([str(PY), "-m", "pytest", *args], cwd=ROOT, env=_env())
+
+
+def labs(args: list[str]) -> int:
+    """Regenerate labs/ from solutions/ with nbgrader (outputs stripped)."""
+    ensure_env("dev")
+    return subprocess.call([str(PY), "-m", "greenkit.course", "generate", *args], cwd=ROOT, env=_env())
+
+
+COMMANDS = {"lab": lab, "test": test, "labs": labs}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(__doc__)
+    sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))
