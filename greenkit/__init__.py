@@ -1,17 +1,47 @@
 """GreenKit: measure, profile and check the energy of machine-learning code.
 
-Subpackages and modules:
+Modules (imported on first use, so ``import greenkit`` stays fast):
 
+- ``greenkit.energy``   real energy counters (RAPL, pyRAPL, NVML) or a labelled estimate
+- ``greenkit.carbon``   energy -> grams CO2e with dated, cited grid intensities
+- ``greenkit.metrics``  accuracy, parameters, size, MACs, sparsity, SynOps, latency
+- ``greenkit.targets``  each lab's efficiency targets and the report card
 - ``greenkit.data``     offline Fashion-MNIST, verified and cached
 - ``greenkit.zoo``      the labs' baseline models and shipped checkpoints
-- ``greenkit.metrics``  accuracy and model profiles
+- ``greenkit.plots``    plotly figures used by the labs
+- ``greenkit.course``   instructor tooling (nbgrader generation, round trips)
+
+Verbs re-exported here: ``measure``, ``measure_inference``, ``compare``,
+``profile``, ``check``, ``submit``.
 """
 
+import importlib
 import logging
 
-from greenkit import data, metrics, zoo
-
-__all__ = ["data", "metrics", "zoo"]
 __version__ = "0.1.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+_MODULES = {"energy", "carbon", "metrics", "targets", "data", "zoo", "plots", "course", "paths"}
+_VERBS = {
+    "measure": "greenkit.energy",
+    "measure_inference": "greenkit.energy",
+    "compare": "greenkit.energy",
+    "profile": "greenkit.metrics",
+    "check": "greenkit.targets",
+    "submit": "greenkit.targets",
+}
+
+__all__ = sorted(_MODULES | set(_VERBS))
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        return importlib.import_module(f"greenkit.{name}")
+    if name in _VERBS:
+        return getattr(importlib.import_module(_VERBS[name]), name)
+    raise AttributeError(f"module 'greenkit' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
