@@ -1,4 +1,4 @@
-"""Model metrics: accuracy (more to come in the metrics issue)."""
+"""Top-1 accuracy on Fashion-MNIST (re-exported as ``greenkit.metrics.accuracy``)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,55 @@
+"""Latency per call with :mod:`torch.utils.benchmark` (thread count recorded)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.utils import benchmark
+
+__all__ = ["Latency", "latency"]
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Wall-clock seconds per forward pass of one batch, and per inference."""
+    median_s: float
+    iqr_s: float
+    mean_s: float
+    runs: int
+    threads: int
+    batch_size: int
+    kind: str = "measured"
+    source: str = "torch.utils.benchmark.Timer.blocked_autorange"
+
+    @property
+    def per_inference_s(self) -> float:
+        return self.median_s / self.batch_size
+
+    def __str__(self) -> str:
+        return (f"{self.median_s * 1e3:.3f} ms per batch of {self.batch_size} (IQR {self.iqr_s * 1e3:.3f} ms, "
+                f"{self.runs} runs, {self.threads} threads; {self.source})")
+
+
+@torch.no_grad()
+def latency(model: torch.nn.Module, inputs, *, threads: int | None = None,
+            min_run_time_s: float = 0.2) -> Latency:
+    """Median latency of ``model(*inputs)`` measured by ``Timer.blocked_autorange``.
+
+    ``threads`` defaults to ``torch.get_num_threads()``; it is recorded in the result
+    because latency on CPU depends on it more than on anything else.
+    """
+    args = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    threads = threads or torch.get_num_threads()
+    was_training = model.training
+    model.eval()
+    try:
+        model(*args)  # warm-up: first calls pay for allocator and kernel selection
+        timer = benchmark.Timer(stmt="model(*args)", globals={"model": model, "args": args},
+                                num_threads=threads, label="greenkit.latency")
+        m = timer.blocked_autorange(min_run_time=min_run_time_s)
+    finally:
+        model.train(was_training)
+    batch = int(args[0].shape[0]) if isinstance(args[0], torch.Tensor) and args[0].dim() else 1
+    return Latency(median_s=m.median, iqr_s=m.iqr, mean_s=m.mean, runs=len(m.times) * m.number_per_run,
+                   threads=threads, batch_size=batch)
