@@ -208,7 +208,7 @@ def _notebook_diff(a: Path, b: Path) -> str | None:
     ca, cb = cells(a), cells(b)
     if len(ca) != len(cb):
         return f"{len(ca)} cells vs {len(cb)}"
-    for i, (x, y) in enumerate(zip(ca, cb)):
+    for i, (x, y) in enumerate(zip(ca, cb, strict=True)):
         if x != y:
             return f"cell {i} differs"
     return None

@@ -105,7 +105,7 @@ def _decode_idx(raw: bytes, name: str) -> np.ndarray:
     return data.reshape(dims)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _raw_array(split: str, kind: str) -> np.ndarray:
     """Decoded uint8 array for one file, via the on-disk cache."""
     name = _FILES[(split, kind)]
