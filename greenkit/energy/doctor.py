@@ -1,0 +1,157 @@
+"""``greenkit doctor``: which energy sources this machine has, why not the others, how to enable them.
+
+Python twin: :func:`diagnose` returns the same facts as a dict (``--json`` prints it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from greenkit.energy.base import BACKENDS, Backend, get_backend
+from greenkit.energy.meter import MIN_UPDATES_PER_WINDOW, _auto
+from greenkit.energy.rapl import DEFAULT_ROOT, RaplBackend, discover_zones
+
+__all__ = ["add_arguments", "diagnose", "run"]
+
+
+def _environment() -> dict:
+    """Where we run: OS, CPU, and hints of a VM or container (why counters may be missing)."""
+    hints = []
+    if Path("/.dockerenv").exists() or Path("/run/.containerenv").exists():
+        hints.append("container")
+    try:
+        if " hypervisor" in Path("/proc/cpuinfo").read_text():
+            hints.append("virtual machine (cpuinfo 'hypervisor' flag)")
+    except OSError:
+        pass
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        model = platform.processor()
+    return {"os": platform.system(), "kernel": platform.release(), "python": sys.version.split()[0],
+            "cpu": model, "logical_cpus": os.cpu_count(), "euid": os.geteuid() if hasattr(os, "geteuid") else None,
+            "virtualisation": hints}
+
+
+def _probe_rapl(b: RaplBackend, budget_s: float = 0.2) -> dict:
+    """Time how often package-0's counter changes and its smallest step (the energy unit)."""
+    zones, _ = discover_zones(b.root)
+    pkg = next((z for z in zones if z.in_total and z.name.startswith("package")), None)
+    if pkg is None:
+        return {}
+    changes, steps = [], []
+    last = int(pkg.energy_file.read_text())
+    t_end = time.perf_counter() + budget_s
+    while time.perf_counter() < t_end:
+        v = int(pkg.energy_file.read_text())
+        if v != last:
+            changes.append(time.perf_counter())
+            if v > last:
+                steps.append(v - last)
+            last = v
+    gaps = sorted(b2 - a for a, b2 in zip(changes, changes[1:], strict=False))
+    return {"zone": pkg.zone, "update_period_s": gaps[len(gaps) // 2] if gaps else None,
+            "smallest_step_j": min(steps) / 1e6 if steps else None}
+
+
+def diagnose(powercap_root: str | os.PathLike | None = None, probe: bool = False) -> dict:
+    """Every energy source: available or not, why, how to enable it; and what the labs will use.
+
+    ``powercap_root`` points the RAPL reader elsewhere (tests, or a mounted sysfs);
+    ``probe=True`` also times counter update periods (about 1-2 s).
+    """
+    overrides: dict[str, Backend] = {}
+    if powercap_root is not None:
+        overrides["rapl"] = RaplBackend(Path(powercap_root))
+    sources = []
+    order = ["rapl", "pyrapl", "nvml", "estimate"]
+    for name in sorted(BACKENDS, key=lambda n: (order.index(n) if n in order else len(order), n)):
+        b = overrides.get(name) or get_backend(name)
+        av = b.availability()
+        d = av.as_dict()
+        d["device"] = b.device
+        d["update_period_s"] = b.update_period_s
+        d["min_window_s"] = MIN_UPDATES_PER_WINDOW * b.update_period_s if b.kind == "measured" else None
+        if probe and av.available:
+            if isinstance(b, RaplBackend):
+                d["probe"] = _probe_rapl(b)
+            elif name == "nvml":
+                d["probe"] = {"update_period_s": b.probe_update_period()}
+            elif name == "pyrapl":
+                from greenkit.energy.pyrapl_backend import cross_check
+
+                d["probe"] = {"cross_check_with_direct_reader": cross_check(root=Path(powercap_root or DEFAULT_ROOT))}
+        sources.append(d)
+    sel = _auto(overrides)
+    return {
+        "environment": _environment(),
+        "sources": sources,
+        "labs_will_use": {"backend": sel.name, "kind": sel.kind,
+                          "source": " + ".join(b.describe() for b in sel.backends),
+                          "min_window_s": sel.min_window_s(), "notes": sel.notes},
+    }
+
+
+def _text(d: dict) -> str:
+    env = d["environment"]
+    out = ["greenkit doctor: energy sources on this machine", "",
+           f"  {env['os']} {env['kernel']}, {env['cpu'] or 'unknown CPU'}, {env['logical_cpus']} logical CPUs"
+           + (f"; looks like: {', '.join(env['virtualisation'])}" if env["virtualisation"] else ""), ""]
+    for s in d["sources"]:
+        mark = "yes" if s["available"] else "no "
+        out.append(f"  [{mark}] {s['name']:<9} {s['device']}, {s['kind']}")
+        out.append(f"        {s['reason']}")
+        if s["available"] and s["kind"] == "measured":
+            out.append(f"        counter update period ~{s['update_period_s'] * 1e3:.0f} ms "
+                       f"-> windows of at least {s['min_window_s']:.3g} s")
+        for k, v in (s.get("probe") or {}).items():
+            out.append(f"        probed {k}: {v}")
+        for n in s["details"].get("notes", []):
+            out.append(f"        note: {n}")
+        if not s["available"] and s["fix"]:
+            out.append("        to enable:")
+            out.extend(f"          - {f}" for f in s["fix"])
+        if not s["available"] and s["more"]:
+            out.append(f"        more: {s['more']}")
+        out.append("")
+    use = d["labs_will_use"]
+    if use["kind"] == "estimated":
+        out.append("  No energy counter is readable here: the labs will use ESTIMATES, labelled as such.")
+    out.append(f"  Labs will use: {use['backend']} ({use['kind']}): {use['source']}")
+    out.extend(f"    - {n}" for n in use["notes"])
+    return "\n".join(out)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``greenkit doctor``."""
+    parser.add_argument("--json", action="store_true", help="print the diagnosis as JSON (for machines)")
+    parser.add_argument("--probe", action="store_true",
+                        help="also time counter update periods and cross-check pyRAPL (~1-2 s)")
+    parser.add_argument("--powercap-root", default=None, metavar="DIR",
+                        help=f"read RAPL zones from DIR instead of {DEFAULT_ROOT}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the diagnosis; exit status 0 (an estimate-only machine is a valid setup, not an error)."""
+    d = diagnose(getattr(args, "powercap_root", None), probe=getattr(args, "probe", False))
+    if getattr(args, "json", False):
+        print(json.dumps(d, indent=2, default=str))
+    else:
+        print(_text(d))
+    return 0
+
+
+if __name__ == "__main__":  # python -m greenkit.energy.doctor
+    p = argparse.ArgumentParser(prog="greenkit doctor", description=__doc__.splitlines()[0])
+    add_arguments(p)
+    raise SystemExit(run(p.parse_args()))
