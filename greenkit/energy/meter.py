@@ -152,8 +152,8 @@ def _auto(overrides: dict[str, Backend] | None = None) -> Selection:
     if not chosen:
         est = overrides.get("estimate") or get_backend("estimate")
         chosen.append(est)
-        notes.append("no CPU energy counter is readable here, so CPU energy is ESTIMATED "
-                     f"({est.describe()}); `greenkit doctor` says how to enable a counter")
+        notes.append("no CPU energy counter is readable here, so CPU energy is ESTIMATED; "
+                     "`greenkit doctor` says how to enable a counter")
     nv = overrides.get("nvml") or get_backend("nvml")
     av = nv.availability()
     if av.available:

@@ -92,16 +92,17 @@ def _batch(inputs) -> int:
 
 
 def _calibrate(run: Callable[[], None], warmup: int) -> float:
-    """Seconds per call after ``warmup`` calls (timed over >= 20 ms of calls)."""
-    for _ in range(warmup):
-        run()
+    """Seconds per call: warm-up calls after the first are timed, topped up to >= 20 ms of calls."""
+    if warmup > 0:
+        run()  # the first call pays for lazy init; never timed
     n, t0 = 0, time.perf_counter()
-    while True:
+    for _ in range(max(0, warmup - 1)):
         run()
         n += 1
-        dt = time.perf_counter() - t0
-        if dt >= 0.02 or n >= 1000:
-            return dt / n
+    while n == 0 or (time.perf_counter() - t0 < 0.02 and n < 1000):
+        run()
+        n += 1
+    return (time.perf_counter() - t0) / n
 
 
 class _Counters:
