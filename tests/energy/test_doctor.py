@@ -1,0 +1,51 @@
+"""greenkit doctor and its Python twin diagnose()."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from greenkit.energy import doctor
+
+
+def run_cli(argv, capsys) -> tuple[int, str]:
+    p = argparse.ArgumentParser()
+    doctor.add_arguments(p)
+    rc = doctor.run(p.parse_args(argv))
+    return rc, capsys.readouterr().out
+
+
+def test_no_counter_means_estimates_explained(tmp_path, capsys):
+    """Without powercap or NVIDIA driver, does doctor say no counter is readable and estimates will be used?"""
+    rc, out = run_cli(["--powercap-root", str(tmp_path / "none")], capsys)
+    assert rc == 0
+    assert "No energy counter is readable here" in out and "ESTIMATES" in out
+    assert "[no ] rapl" in out and "[yes] estimate" in out and "to enable" in out
+    assert "modprobe intel_rapl_msr" in out
+
+
+def test_json_lists_every_source(tmp_path, capsys):
+    """Does --json give machine-readable sources (all registered) and what the labs will use?"""
+    rc, out = run_cli(["--json", "--powercap-root", str(tmp_path / "none")], capsys)
+    d = json.loads(out)
+    assert {s["name"] for s in d["sources"]} >= {"rapl", "pyrapl", "nvml", "estimate"}
+    assert all({"available", "reason", "fix", "kind"} <= set(s) for s in d["sources"])
+    assert d["labs_will_use"]["kind"] == "estimated" and d["labs_will_use"]["backend"] == "estimate"
+
+
+def test_readable_rapl_is_what_labs_use(powercap, ticker, capsys):
+    """With a readable, advancing fake RAPL tree, does doctor pick it (measured) and show its update period?"""
+    powercap.zone("intel-rapl:0", "package-0").zone("intel-rapl:0:2", "dram")
+    ticker(powercap, {"intel-rapl:0": 10**12, "intel-rapl:0:2": 10**12}, step_uj=500)
+    d = doctor.diagnose(powercap.root)
+    assert d["labs_will_use"]["backend"].startswith("rapl") and d["labs_will_use"]["kind"] == "measured"
+    rc, out = run_cli(["--powercap-root", str(powercap.root), "--probe"], capsys)
+    assert "[yes] rapl" in out and "update period" in out and "probed update_period_s" in out
+
+
+def test_diagnose_here_matches_this_machine():
+    """Does diagnose() on the real machine return an environment and a labs_will_use entry consistent with the sources?"""
+    d = doctor.diagnose()
+    available = {s["name"] for s in d["sources"] if s["available"]}
+    assert set(d["labs_will_use"]["backend"].split("+")) <= available
+    assert d["environment"]["logical_cpus"] >= 1

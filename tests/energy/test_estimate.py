@@ -1,0 +1,69 @@
+"""The estimate backend, for real, on this machine."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from greenkit.energy import measure
+from greenkit.energy.estimate import DEFAULT_WATTS_PER_CORE, EstimateBackend
+
+
+def burn(seconds: float) -> None:
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        pass
+
+
+def test_energy_is_cpu_time_times_watts_per_core():
+    """Is estimated energy = process CPU time x W/core (checked against time.process_time)?"""
+    b = EstimateBackend(watts_per_core=7.0)
+    s = b.open()
+    c0 = time.process_time()
+    burn(0.2)
+    c1 = time.process_time()
+    e = s.read().total_j
+    assert 7.0 * (c1 - c0) * 0.95 <= e <= 7.0 * (time.process_time() - s.cpu0_s) * 1.0001
+    assert c1 > c0 and e > 0  # wall time is no bound: a loaded CI machine gives us a fraction of a core
+
+
+def test_sleeping_costs_nothing_in_the_model():
+    """Does sleeping add (almost) no estimated energy, since the model has no idle term?"""
+    s = EstimateBackend(watts_per_core=10).open()
+    time.sleep(0.2)
+    assert s.read().total_j < 10 * 0.02
+
+
+def test_parameters_are_visible_in_source():
+    """Does the source string name the model and where its W/core came from (given, TDP, assumed)?"""
+    assert "4.5 W/core (given)" in EstimateBackend(4.5).describe()
+    assert "TDP 64 W / 8 cores" in EstimateBackend(tdp_w=64, cores=8).describe()
+    d = EstimateBackend().describe()
+    assert f"{DEFAULT_WATTS_PER_CORE:g} W/core" in d and "assumed" in d
+
+
+def test_env_override(monkeypatch):
+    """Does GREENKIT_CPU_TDP_W set the W/core figure, and a bad value raise ValueError?"""
+    monkeypatch.setenv("GREENKIT_CPU_TDP_W", "30")
+    assert EstimateBackend(cores=2).watts_per_core == 15
+    monkeypatch.setenv("GREENKIT_CPU_TDP_W", "lots")
+    with pytest.raises(ValueError, match="GREENKIT_CPU_TDP_W"):
+        EstimateBackend()
+
+
+@pytest.mark.parametrize("kwargs", [{"watts_per_core": 0}, {"watts_per_core": -1}, {"tdp_w": float("nan")},
+                                    {"cores": 0}])
+def test_invalid_parameters_raise(kwargs):
+    """Are non-positive or NaN model parameters refused with ValueError?"""
+    with pytest.raises(ValueError):
+        EstimateBackend(**kwargs)
+
+
+def test_measure_estimate_is_labelled():
+    """Does measure(backend='estimate') say kind='estimated', domain 'cpu (estimated)', and the model?"""
+    with measure("estimate") as m:
+        burn(0.05)
+    assert m.kind == "estimated" and list(m.energy_j_by_domain) == ["cpu (estimated)"]
+    assert m.source.startswith("estimate:") and "ESTIMATED" in repr(m)
+    assert m.extended_by_s == 0  # no counter to wait for
