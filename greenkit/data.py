@@ -81,6 +81,12 @@ def verify() -> dict[str, Path]:
     return {name: _verified(name) for name in SHA256}
 
 
+def clear_cache() -> None:
+    """Forget the in-process tensors (the on-disk cache stays)."""
+    _tensors.cache_clear()
+    _raw_array.cache_clear()
+
+
 def _verified(name: str) -> Path:
     path = _locate(name)
     digest = sha256_file(path)
@@ -150,14 +156,22 @@ def load(split: str = "train", n_per_class: int | None = None, normalize: bool =
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if n_per_class is not None and n_per_class <= 0:
         raise ValueError(f"n_per_class must be a positive integer, got {n_per_class}")
+    x, y = _tensors(split, n_per_class, normalize)
+    return x.clone(), y.clone()  # callers may modify their copy; the cache stays intact
+
+
+@functools.lru_cache(maxsize=8)
+def _tensors(split: str, n_per_class: int | None, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
     images = _raw_array(split, "images")
     labels = _raw_array(split, "labels")
     if n_per_class is not None:
         idx = _subset_indices(np.asarray(labels), n_per_class)
         images, labels = images[idx], labels[idx]
-    x = torch.from_numpy(np.array(images, dtype=np.float32)).div_(255.0).unsqueeze(1)  # (N,1,28,28)
+    x = torch.from_numpy(np.array(images, dtype=np.uint8)).unsqueeze(1).to(torch.float32)  # (N,1,28,28)
     if normalize:
-        x.sub_(MEAN).div_(STD)
+        x.mul_(1.0 / (255.0 * STD)).sub_(MEAN / STD)  # (pixel/255 - MEAN) / STD
+    else:
+        x.div_(255.0)
     y = torch.from_numpy(np.array(labels, dtype=np.int64))
     return x, y
 
