@@ -104,7 +104,10 @@ def estimate_energy(profile, synops=None, *, memory: str = "dram", skip_zero_wei
     weight_bits_total = 0
     syn_layers = set(synops.layer_names()) if synops is not None else set()
     for row in profile.layers:
-        weight_bits_total += row.params * row.weight_bits
+        dense_bits = row.params * row.weight_bits
+        # hardware that skips zeros stores only nonzeros (CSR, 16-bit column indices)
+        sparse_bits = row.nonzero_params * (row.weight_bits + 16)
+        weight_bits_total += min(dense_bits, sparse_bits) if skip_zero_weights else dense_bits
         if row.name in syn_layers:
             continue
         macs = row.effective_macs if skip_zero_weights else row.macs
@@ -120,5 +123,5 @@ def estimate_energy(profile, synops=None, *, memory: str = "dram", skip_zero_wei
         breakdown_j=breakdown,
         assumptions=("Each stored weight is read once per inference;",
                      "activation traffic, control and static power are not modelled.",
-                     "Zero weights skipped." if skip_zero_weights else "Dense MACs."),
+                     "Zero weights skipped and stored sparse (CSR, 16-bit indices) where that is smaller." if skip_zero_weights else "Dense MACs and storage."),
     )

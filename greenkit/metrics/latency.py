@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils import benchmark
 
+from greenkit.metrics.profile import set_eval
+
 __all__ = ["Latency", "latency"]
 
 
@@ -42,14 +44,14 @@ def latency(model: torch.nn.Module, inputs, *, threads: int | None = None,
     args = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     threads = threads or torch.get_num_threads()
     was_training = model.training
-    model.eval()
+    set_eval(model)
     try:
         model(*args)  # warm-up: first calls pay for allocator and kernel selection
         timer = benchmark.Timer(stmt="model(*args)", globals={"model": model, "args": args},
                                 num_threads=threads, label="greenkit.latency")
         m = timer.blocked_autorange(min_run_time=min_run_time_s)
     finally:
-        model.train(was_training)
+        set_eval(model, was_training)
     batch = int(args[0].shape[0]) if isinstance(args[0], torch.Tensor) and args[0].dim() else 1
     return Latency(median_s=m.median, iqr_s=m.iqr, mean_s=m.mean, runs=len(m.times) * m.number_per_run,
                    threads=threads, batch_size=batch)

@@ -40,7 +40,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 __all__ = ["Encoding", "ENCODINGS", "LayerProfile", "Profile", "profile", "encoded_size_bytes",
-           "serialized_size_bytes", "weight_bits", "count_nonzero"]
+           "serialized_size_bytes", "weight_bits", "count_nonzero", "set_eval"]
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _WEIGHTED = (nn.Linear, *_CONV)
@@ -238,19 +238,53 @@ def encoded_size_bytes(model: nn.Module, encoding: str | Encoding = "fp32") -> i
     return total
 
 
+def _module_tensors(m: nn.Module) -> list[torch.Tensor]:
+    """The tensors module ``m`` itself computes with (not its children's).
+
+    ``torch.nn.utils.prune`` keeps ``weight_orig`` and ``weight_mask`` and computes
+    ``weight``; ``torch.nn.utils.parametrize`` keeps ``parametrizations.weight.original``.
+    Both count once, as the tensor the layer uses.
+    """
+    if type(m).__name__ == "ParametrizationList":
+        return []  # its module's parametrized attribute is counted instead
+    named = dict(m.named_parameters(recurse=False))
+    named.update(m.named_buffers(recurse=False))
+    derived = {n[:-5] for n in named if n.endswith("_orig")}
+    derived |= set(getattr(m, "parametrizations", {}) or {})
+    out = [t for n, t in named.items()
+           if not (n.endswith("_orig") and n[:-5] in derived) and not (n.endswith("_mask") and n[:-5] in derived)]
+    for n in sorted(derived):
+        t = getattr(m, n, None)
+        if isinstance(t, torch.Tensor):
+            out.append(t)
+    w = _weight(m)
+    if w is not None and not any(t is w for t in out):
+        out.append(w)
+    return out
+
+
 def _state_tensors(model: nn.Module) -> list[torch.Tensor]:
     seen: set[int] = set()
     out = []
-    for _, m in model.named_modules():
-        tensors = list(m.named_parameters(recurse=False)) + list(m.named_buffers(recurse=False))
-        w = _weight(m)
-        if w is not None and not any(t is w for _, t in tensors):
-            tensors.append(("weight", w))
-        for _, t in tensors:
+    for m in model.modules():
+        for t in _module_tensors(m):
             if id(t) not in seen:
                 seen.add(id(t))
                 out.append(t)
     return out
+
+
+def _is_param(m: nn.Module, t: torch.Tensor) -> bool:
+    """Parameters, and the weights computed from them (pruned / parametrized / quantized)."""
+    return not any(t is b for b in m.buffers(recurse=False)) or t is _weight(m)
+
+
+def set_eval(model: nn.Module, training: bool = False) -> None:
+    """``model.train(training)``; exported programs' modules (inference only) are left as they are."""
+    try:
+        model.train(training)
+    except NotImplementedError:
+        pass
 
 
 def _analytic_macs(module: nn.Module, out: torch.Tensor, w: torch.Tensor | None) -> int:
@@ -261,6 +295,17 @@ def _analytic_macs(module: nn.Module, out: torch.Tensor, w: torch.Tensor | None)
     if isinstance(module, _CONV) or "conv" in type(module).__name__.lower():
         return out.numel() * math.prod(w.shape[1:])  # w: (C_out, C_in/groups, *kernel)
     return 0
+
+
+def _int_mm_flop(a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs of ``aten._int_mm`` (int8 x int8 -> int32 matmul, used by quantized exports), as for mm."""
+    m, k = a_shape
+    return 2 * m * k * b_shape[1]
+
+
+# What torch.utils.flop_counter lacks (checked against torch 2.15): integer matmul.
+_EXTRA_FLOPS = {torch.ops.aten._int_mm: _int_mm_flop}
+_INT8_OPS = {"aten._int_mm"}
 
 
 @torch.no_grad()
@@ -294,31 +339,35 @@ def profile(model: nn.Module, inputs, *, bits: dict[str, tuple[int, int]] | None
 
     handles = [m.register_forward_hook(hook) for m in names]
     was_training = model.training
-    model.eval()
+    set_eval(model)
     try:
-        with FlopCounterMode(display=False) as counter:
+        with FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOPS) as counter:
             model(*args)
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
+        set_eval(model, was_training)
 
     counts = counter.get_flop_counts()
     root = type(model).__name__
 
-    def counted(name: str) -> int:
+    def counted(name: str) -> dict[str, int]:
         key = root if not name else f"{root}.{name}"
-        return int(sum(counts.get(key, {}).values()))
+        return {str(op): int(v) for op, v in counts.get(key, {}).items()}
 
     children = {n: [f"{n}.{c}" if n else c for c, _ in m.named_children()] for n, m in ((names[m], m) for m in names)}
     layers: list[LayerProfile] = []
     bits = bits or {}
     total_macs = total_eff = total_bitops = 0
     for module, name in names.items():
-        own_flops = counted(name) - sum(counted(c) for c in children[name])
-        own_params = list(module.parameters(recurse=False))
+        own = counted(name)
+        for c in children[name]:
+            for op, v in counted(c).items():
+                own[op] = own.get(op, 0) - v
+        own_flops = sum(own.values())
+        int8_macs = sum(v for op, v in own.items() if op in _INT8_OPS) // 2
         w = _weight(module)
-        tensors = own_params + ([w] if w is not None and not any(p is w for p in own_params) else [])
+        tensors = [t for t in _module_tensors(module) if _is_param(module, t)]
         macs = own_flops // 2
         if macs == 0 and analytic.get(name):
             macs = analytic[name]  # the counter could not see this op (e.g. a torchao quantized weight)
@@ -332,16 +381,21 @@ def profile(model: nn.Module, inputs, *, bits: dict[str, tuple[int, int]] | None
         wb = weight_bits(w) if w is not None else in_bits
         ab = _activation_bits(module, w, in_bits)
         wb, ab = bits.get(name, (wb, ab))
+        layer_bitops = (macs - int8_macs) * wb * ab + int8_macs * 8 * 8
         row = LayerProfile(name=name, type=type(module).__name__, params=n_params, nonzero_params=nnz,
                            macs=macs // batch, effective_macs=effective // batch, weight_bits=wb,
-                           activation_bits=ab, bitops=macs * wb * ab // batch, calls=calls.get(name, 0))
+                           activation_bits=ab, bitops=layer_bitops // batch, calls=calls.get(name, 0))
         layers.append(row)
         total_macs += macs
         total_eff += effective
-        total_bitops += macs * wb * ab
+        total_bitops += layer_bitops
 
-    state = _state_tensors(model)
-    params = [t for t in state if isinstance(t, nn.Parameter) or any(t is _weight(m) for m in names)]
+    params, seen = [], set()
+    for m in names:
+        for t in _module_tensors(m):
+            if id(t) not in seen and _is_param(m, t):
+                seen.add(id(t))
+                params.append(t)
     n_params = sum(t.numel() for t in params)
     return Profile(
         params=n_params,

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from greenkit.metrics.profile import set_eval
+
 __all__ = ["SynOps", "LayerSynOps", "synops", "is_spiking_neuron"]
 
 _CONNECTION = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -146,13 +148,13 @@ def synops(model: nn.Module, inputs, *, neuron: type | tuple[type, ...] | None =
         elif (isinstance(m, neuron) if neuron else is_spiking_neuron(m)) and m is not model:
             handles.append(m.register_forward_hook(on_neuron))
     was_training = model.training
-    model.eval()
+    set_eval(model)
     try:
         model(*args)
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
+        set_eval(model, was_training)
     layers = list(rows.values())
     rates = {n: s / max(c, 1) for n, (s, c) in spikes.items()}
     total_spikes = sum(s for s, _ in spikes.values())

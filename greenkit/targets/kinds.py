@@ -1,0 +1,281 @@
+"""What a target can measure: a registry of quantities, each computed by the checker itself.
+
+A target kind is ``QUANTITY_min``, ``QUANTITY_max`` or ``QUANTITY_eq``. Add a quantity with::
+
+    @quantity("my_thing", unit="x")
+    def _my_thing(ctx, target) -> Measured: ...
+
+Every quantity gets the models the checker loaded (never the student's objects) and
+returns a :class:`Measured` saying how it was obtained.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["Measured", "Context", "QUANTITIES", "quantity"]
+
+
+@dataclass(frozen=True)
+class Measured:
+    value: float
+    method: str                 # "measured" | "counted" | "estimated"
+    how: str
+    interval: tuple[float, float] | None = None
+
+
+QUANTITIES: dict[str, Callable] = {}
+
+
+def quantity(name: str):
+    """Register a quantity computed by the checker (kinds ``name_min/_max/_eq`` then exist)."""
+    def register(fn):
+        if name in QUANTITIES:
+            raise ValueError(f"quantity {name!r} is registered twice")
+        QUANTITIES[name] = fn
+        return fn
+    return register
+
+
+def _set_eval(model: nn.Module) -> None:  # noqa: D103
+    try:
+        model.eval()
+    except NotImplementedError:  # torch.export modules: already in inference form
+        pass
+
+
+class Context:
+    """Models, data and cached measurements of one check run."""
+
+    def __init__(self, spec, models: dict[str, nn.Module], *, compare: Callable | None = None,
+                 baseline: nn.Module | None = None):
+        self.spec, self.models = spec, models
+        self._compare, self._baseline = compare, baseline
+        self._cache: dict = {}
+
+    def _cached(self, key, fn):
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    def model(self, name: str) -> nn.Module:
+        if name == "baseline":
+            return self.baseline
+        if name not in self.models:
+            raise LookupError(f"artefact {name!r} was not submitted (submitted: {sorted(self.models)})")
+        return self.models[name]
+
+    @property
+    def baseline(self) -> nn.Module:
+        if self._baseline is None:
+            if not self.spec.baseline:
+                raise LookupError(f"{self.spec.lab}: this target needs a baseline; the spec names none")
+            from greenkit import zoo
+            self._baseline = zoo.load(self.spec.baseline)
+        return self._baseline
+
+    def test_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        from greenkit import data
+        return self._cached("data", lambda: data.load("test", n_per_class=self.spec.data.get("n_per_class")))
+
+    def inputs(self, batch: int) -> torch.Tensor:
+        return self.test_data()[0][:batch]
+
+    @torch.no_grad()
+    def accuracy(self, name: str) -> float:
+        def run():
+            model = self.model(name)
+            _set_eval(model)
+            x, y = self.test_data()
+            correct = 0
+            for i in range(0, len(x), 500):
+                out = model(x[i:i + 500])
+                if type(out) is not torch.Tensor or out.shape != (len(x[i:i + 500]), 10):
+                    raise TypeError(f"{name}: expected logits of shape (batch, 10), got "
+                                    f"{type(out).__name__} {getattr(out, 'shape', '')}")
+                correct += int((out.argmax(dim=1) == y[i:i + 500]).sum())
+            return correct / len(x)
+        return self._cached(("acc", name), run)
+
+    def profile(self, name: str):
+        from greenkit.metrics import profile
+        return self._cached(("prof", name), lambda: profile(self.model(name), self.inputs(self.spec.profile["batch"])))
+
+    def comparison(self, name: str):
+        def run():
+            compare = self._compare
+            if compare is None:
+                from greenkit.energy import compare
+            e = self.spec.energy
+            return compare(self.baseline, self.model(name), self.inputs(int(e["batch"])), pairs=int(e["pairs"]))
+        return self._cached(("cmp", name), run)
+
+    def n_test(self) -> int:
+        return len(self.test_data()[1])
+
+
+def _ratio(num: float, den: float, what: str) -> float:
+    if den == 0:
+        raise ZeroDivisionError(f"baseline {what} is 0; the ratio is undefined")
+    return num / den
+
+
+@quantity("accuracy")
+def _accuracy(ctx: Context, t) -> Measured:
+    return Measured(ctx.accuracy(t.artefact), "measured",
+                    f"top-1 on {ctx.n_test():,} held-out test images, recomputed by the checker")
+
+
+@quantity("accuracy_drop")
+def _accuracy_drop(ctx: Context, t) -> Measured:
+    drop = (ctx.accuracy("baseline") - ctx.accuracy(t.artefact)) * 100
+    return Measured(drop, "measured", f"baseline {ctx.accuracy('baseline'):.2%} minus submission "
+                    f"{ctx.accuracy(t.artefact):.2%} (percentage points) on {ctx.n_test():,} test images, same run")
+
+
+def _weights(model: nn.Module, scope: str) -> list[torch.Tensor]:
+    from greenkit.metrics.profile import _state_tensors, _weight
+    if scope == "all":
+        return [p for p in model.parameters()]
+    if scope != "weights":
+        raise ValueError(f"sparsity scope must be 'weights' or 'all', got {scope!r}")
+    ws = []
+    for m in model.modules():
+        w = _weight(m)
+        if w is not None and w.dim() >= 2:
+            ws.append(w)
+    return ws or [t for t in _state_tensors(model) if t.dim() >= 2]
+
+
+@quantity("sparsity")
+def _sparsity(ctx: Context, t) -> Measured:
+    from greenkit.metrics.profile import count_nonzero
+    scope = t.options.get("scope", "weights")
+    ws = _weights(ctx.model(t.artefact), scope)
+    total = sum(w.numel() for w in ws)
+    if not total:
+        raise ValueError("the model has no weights")
+    nnz = sum(count_nonzero(w) for w in ws)
+    return Measured(1 - nnz / total, "counted", f"zero fraction of {total:,} "
+                    f"{'weights of Linear/Conv layers' if scope == 'weights' else 'parameters'}")
+
+
+@quantity("params")
+def _params(ctx, t) -> Measured:
+    return Measured(ctx.profile(t.artefact).params, "counted", "parameters (greenkit.metrics.profile)")
+
+
+@quantity("params_ratio")
+def _params_ratio(ctx, t) -> Measured:
+    a, b = ctx.profile(t.artefact).params, ctx.profile("baseline").params
+    return Measured(_ratio(a, b, "params"), "counted", f"{a:,} / baseline {b:,} parameters")
+
+
+@quantity("nonzero_params_ratio")
+def _nnz_ratio(ctx, t) -> Measured:
+    a, b = ctx.profile(t.artefact).nonzero_params, ctx.profile("baseline").nonzero_params
+    return Measured(_ratio(a, b, "nonzero params"), "counted", f"{a:,} / baseline {b:,} nonzero parameters")
+
+
+def _size(ctx, name: str, encoding: str) -> int:
+    p = ctx.profile(name)
+    return p.size_bytes if encoding == "serialized" else p.size_under(encoding)
+
+
+@quantity("size_bytes")
+def _size_bytes(ctx, t) -> Measured:
+    enc = t.options.get("encoding", "serialized")
+    return Measured(_size(ctx, t.artefact, enc), "counted", f"bytes, {enc}")
+
+
+@quantity("size_ratio")
+def _size_ratio(ctx, t) -> Measured:
+    enc = t.options.get("encoding", "serialized")
+    base_enc = t.options.get("baseline_encoding", enc)
+    a, b = _size(ctx, t.artefact, enc), _size(ctx, "baseline", base_enc)
+    return Measured(_ratio(a, b, "size"), "counted", f"{a:,} B ({enc}) / baseline {b:,} B ({base_enc})")
+
+
+def _count_ratio(field: str, label: str):
+    def fn(ctx, t) -> Measured:
+        a, b = getattr(ctx.profile(t.artefact), field), getattr(ctx.profile("baseline"), field)
+        return Measured(_ratio(a, b, label), "counted",
+                        f"{a:,} / baseline {b:,} {label} per inference (torch FlopCounterMode)")
+    return fn
+
+
+for _f, _label in (("macs", "MACs"), ("effective_macs", "effective MACs"), ("bitops", "BitOps")):
+    quantity(f"{_f}_ratio")(_count_ratio(_f, _label))
+
+
+@quantity("macs")
+def _macs(ctx, t) -> Measured:
+    return Measured(ctx.profile(t.artefact).macs, "counted", "MACs per inference (torch FlopCounterMode)")
+
+
+@quantity("estimated_energy_ratio")
+def _est_energy_ratio(ctx, t) -> Measured:
+    from greenkit.metrics import estimate_energy
+    a = estimate_energy(ctx.profile(t.artefact)).energy_j
+    b = estimate_energy(ctx.profile("baseline")).energy_j
+    return Measured(_ratio(a, b, "estimated energy"), "estimated",
+                    "analytical model (Horowitz ISSCC 2014 energy per op + weight reads), not a measurement")
+
+
+def _compare_ratio(attr: str, label: str):
+    def fn(ctx, t) -> Measured:
+        c = ctx.comparison(t.artefact)
+        require = bool(ctx.spec.energy.get("require_measured", False))
+        kind = getattr(c, "kind", "estimated")
+        if attr == "energy_ratio" and require and kind != "measured":
+            raise RuntimeError(f"this lab needs measured energy, but only an estimate is available "
+                               f"({getattr(c, 'source', '?')}); run `greenkit doctor` for how to enable counters")
+        value = float(getattr(c, attr))
+        lo, hi = (float(v) for v in getattr(c, f"{attr}_ci95"))
+        how = (f"median of {getattr(c, 'pairs', '?')} interleaved A/B pairs vs baseline on this machine, "
+               f"{getattr(c, 'threads', '?')} threads, {getattr(c, 'backend', '?')}")
+        method = kind if attr == "energy_ratio" else "measured"
+        if attr == "energy_ratio":
+            try:
+                from greenkit.metrics import estimate_energy
+                est = estimate_energy(ctx.profile(t.artefact)).energy_j / estimate_energy(
+                    ctx.profile("baseline")).energy_j
+                how += f"; analytical model (estimated) gives {est:.3g}"
+            except (ZeroDivisionError, ValueError):
+                pass
+        return Measured(value, method, how, interval=(lo, hi))
+    return fn
+
+
+quantity("energy_ratio")(_compare_ratio("energy_ratio", "energy"))
+quantity("latency_ratio")(_compare_ratio("latency_ratio", "latency"))
+
+
+@quantity("scalar")
+def _scalar(ctx, t) -> Measured:
+    """Escape hatch: ``function = "package.module:name"``, called as ``name(model, ctx) -> float``."""
+    target = t.options.get("function", "")
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"scalar target needs function = 'package.module:name', got {target!r}")
+    fn = getattr(importlib.import_module(module_name), attr)
+    return Measured(fn(ctx.model(t.artefact), ctx), t.options.get("method", "counted"),
+                    t.options.get("how", f"computed by {target}"))
+
+
+def finite_float(value) -> float:
+    """The checker's own float of a computed value (bool and NaN rejected)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"computed value must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"computed value is {value}")
+    return value
+
+

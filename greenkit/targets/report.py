@@ -1,0 +1,167 @@
+"""The report card: each target's measured value, threshold, verdict and how it was measured."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["Report", "TargetResult"]
+
+_OP_TEXT = {"min": ">=", "max": "<=", "eq": "=="}
+
+
+@dataclass
+class TargetResult:
+    """One target's outcome. ``status``: "pass", "fail" or "error" (could not evaluate: 0 points)."""
+    id: str
+    kind: str
+    artefact: str
+    threshold: float
+    op: str
+    weight: float
+    status: str
+    value: float | None = None
+    interval: tuple[float, float] | None = None
+    method: str = ""        # "measured" | "counted" | "estimated"
+    how: str = ""           # one line: what was run, on what, with what
+    description: str = ""
+    reason: str = ""        # why it failed or could not be evaluated
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    def value_text(self) -> str:
+        if self.value is None:
+            return "-"
+        text = _fmt(self.value)
+        if self.interval:
+            text += f" [{_fmt(self.interval[0])}, {_fmt(self.interval[1])}]"
+        return text
+
+    def threshold_text(self) -> str:
+        return f"{_OP_TEXT[self.op]} {_fmt(self.threshold)}"
+
+
+def _fmt(v: float) -> str:
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, int) or float(v).is_integer() and abs(v) >= 1000:
+        return f"{int(v):,}"
+    return f"{v:.4g}"
+
+
+@dataclass
+class Report:
+    """Result of checking one lab's targets.
+
+    ``error`` is set when the whole check could not run (missing artefact, crash):
+    then every target is "error" and :meth:`points` is 0 (fails closed).
+    """
+    lab: str
+    title: str
+    results: list[TargetResult] = field(default_factory=list)
+    error: str = ""
+    verified_by: str = ""   # "fresh process pid N (python -m greenkit verify)" or "in-process"
+    machine: dict = field(default_factory=dict)
+    duration_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """True when the check ran and every target passed."""
+        return not self.error and bool(self.results) and all(r.passed for r in self.results)
+
+    def points(self, max_points: float) -> float:
+        """Partial credit: ``max_points * (weight of passed targets) / (total weight)``, 2 decimals."""
+        if self.error or not self.results:
+            return 0.0
+        total = sum(r.weight for r in self.results)
+        if total <= 0:
+            return float(max_points) if self.passed else 0.0
+        got = sum(r.weight for r in self.results if r.passed)
+        return round(float(max_points) * got / total, 2)
+
+    def __getitem__(self, target_id: str) -> TargetResult:
+        for r in self.results:
+            if r.id == target_id:
+                return r
+        raise KeyError(f"no target {target_id!r}; targets: {[r.id for r in self.results]}")
+
+    # -- renderings -------------------------------------------------------------------
+    _HEAD = ("target", "model", "measured", "threshold", "result", "how")
+
+    def _rows(self):
+        for r in self.results:
+            verdict = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}[r.status]
+            how = f"{r.method}: {r.how}" if r.method else r.how
+            if r.reason:
+                how = f"{how} -- {r.reason}" if how else r.reason
+            yield (r.id, r.artefact, r.value_text(), r.threshold_text(), verdict, how)
+
+    def _footer(self) -> str:
+        n_pass = sum(r.passed for r in self.results)
+        parts = [f"{n_pass}/{len(self.results)} targets passed"]
+        if self.verified_by:
+            parts.append(f"verified by {self.verified_by}")
+        if self.duration_s:
+            parts.append(f"{self.duration_s:.1f} s")
+        return "; ".join(parts)
+
+    def __str__(self) -> str:
+        lines = [f"{self.title} ({self.lab}) report card"]
+        if self.error:
+            lines.append(f"COULD NOT CHECK: {self.error}")
+        rows = [self._HEAD, *self._rows()]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(self._HEAD) - 1)]
+        for r in rows:
+            lines.append("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
+        lines.append(self._footer())
+        lines += self.notes
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Report {self.lab}: {'PASSED' if self.passed else 'NOT PASSED'}, {self._footer()}>"
+
+    def _repr_html_(self) -> str:
+        colour = {"PASS": "#1a7f37", "FAIL": "#cf222e", "ERROR": "#9a6700"}
+        head = "".join(f"<th style='text-align:left'>{h}</th>" for h in self._HEAD)
+        body = ""
+        for row in self._rows():
+            cells = []
+            for i, c in enumerate(row):
+                style = f" style='color:{colour[c]};font-weight:bold'" if i == 4 else ""
+                cells.append(f"<td{style}>{html.escape(c)}</td>")
+            body += "<tr>" + "".join(cells) + "</tr>"
+        err = (f"<p style='color:#cf222e'><b>Could not check:</b> {html.escape(self.error)}</p>"
+               if self.error else "")
+        notes = "".join(f"<br><small>{html.escape(n)}</small>" for n in self.notes)
+        return (f"<div><h4>{html.escape(self.title)} &mdash; report card</h4>{err}"
+                f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+                f"<p><small>{html.escape(self._footer())}</small>{notes}</p></div>")
+
+    # -- transport between processes ----------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> Report:
+        raw = json.loads(text)
+        results = []
+        for r in raw.pop("results"):
+            if r.get("interval") is not None:
+                r["interval"] = tuple(r["interval"])
+            results.append(TargetResult(**r))
+        return cls(results=results, **raw)
+
+    @classmethod
+    def failed(cls, lab: str, title: str, reason: str, spec=None, verified_by: str = "") -> Report:
+        """A report that could not be evaluated: every target "error", 0 points."""
+        results = []
+        for t in (spec.targets if spec is not None else ()):
+            results.append(TargetResult(id=t.id, kind=t.kind, artefact=t.artefact, threshold=t.threshold,
+                                        op=t.op, weight=t.weight, status="error", description=t.description,
+                                        reason="not evaluated"))
+        return cls(lab=lab, title=title, results=results, error=reason, verified_by=verified_by)
