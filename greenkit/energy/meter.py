@@ -561,6 +561,9 @@ def measure(backend: str | Backend | Sequence = "auto", *, trace_interval_s: flo
     >>> m.kind
     'estimated'
     """
+    if callable(backend) and not isinstance(backend, Backend):  # bare @measure on a function
+        return Measurement(trace_interval_s=trace_interval_s, idle_baseline=idle_baseline,
+                           extend_short_windows=extend_short_windows, name=name)(backend)
     return Measurement(backend, trace_interval_s=trace_interval_s, idle_baseline=idle_baseline,
                        extend_short_windows=extend_short_windows, name=name)
 

@@ -63,6 +63,12 @@ def test_decorator_keeps_result_and_report():
     work(1)
     assert work.last_report is not first
 
+    @measure
+    def bare():
+        return 7
+
+    assert bare() == 7 and bare.last_report.filled
+
 
 def test_restart_after_crashed_cell():
     """Does starting a named measurement that a crashed cell left open restart it (warning), not fail?"""
@@ -151,3 +157,15 @@ def test_html_repr():
         burn(0.01)
     h = m._repr_html_()
     assert "ESTIMATED" in h and "J" in h
+
+
+def test_cell_magic_measures_and_survives_errors():
+    """Does %%measure store a filled report in _energy, also when the cell raises?"""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ge.load_ipython_extension(ip)
+    ip.run_cell_magic("measure", "--backend estimate", "x = sum(i * i for i in range(100000))")
+    assert ip.user_ns["_energy"].filled and ip.user_ns["_energy"].kind == "estimated"
+    ip.run_cell_magic("measure", "--backend estimate", "1 / 0")
+    assert ip.user_ns["_energy"].filled
