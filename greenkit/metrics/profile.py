@@ -23,7 +23,7 @@ Definitions (per inference, i.e. divided by the batch size of ``inputs``):
 - ``bitops = macs * weight_bits * activation_bits`` per layer (the BOPs of
   mixed-precision papers; fp32 x fp32 = 1024 per MAC).
 - ``sparsity = 1 - nonzero_params / params`` (all parameters, biases included).
-- ``size_bytes``: bytes of ``torch.save(model.state_dict())`` (what a file on disk takes).
+- ``size_bytes``: bytes of the file ``torch.save(model.state_dict(), "model.pt")`` writes.
 - ``size_under(encoding)``: theoretical bytes under an :data:`ENCODINGS` entry
   (see :class:`Encoding`).
 """
@@ -31,8 +31,9 @@ Definitions (per inference, i.e. divided by the batch size of ``inputs``):
 from __future__ import annotations
 
 import html
-import io
 import math
+import os
+import tempfile
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -219,10 +220,14 @@ def _activation_bits(module: nn.Module, w: torch.Tensor | None, input_bits: int)
 
 
 def serialized_size_bytes(model: nn.Module) -> int:
-    """Bytes of ``torch.save(model.state_dict())``."""
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    return buf.getbuffer().nbytes
+    """Bytes of the file ``torch.save(model.state_dict(), "model.pt")`` writes.
+
+    (The zip format stores the file's stem in every record name, so the name matters by a few bytes.)
+    """
+    with tempfile.TemporaryDirectory(prefix="greenkit-size-") as tmp:
+        path = os.path.join(tmp, "model.pt")
+        torch.save(model.state_dict(), path)
+        return os.path.getsize(path)
 
 
 def encoded_size_bytes(model: nn.Module, encoding: str | Encoding = "fp32") -> int:

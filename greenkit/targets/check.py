@@ -43,8 +43,9 @@ _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-
 
 
 def submission_dir(lab: str, root: str | Path | None = None) -> Path:
-    """``<root or cwd>/greenkit-submissions/<lab>``."""
-    return Path(root or Path.cwd()) / SUBMISSIONS_DIR / lab
+    """``<root or cwd>/greenkit-submissions/<lab>`` (``lab`` may be a spec path: its stem is used)."""
+    name = Path(lab).stem if str(lab).endswith(".toml") else lab
+    return Path(root or Path.cwd()) / SUBMISSIONS_DIR / _check_name(name, "lab")
 
 
 def _check_name(name: str, what: str) -> str:
@@ -60,7 +61,7 @@ def submit(lab: str, model: nn.Module | None = None, *, root: str | Path | None 
     ``submit("lab02_pruning", pruned)`` saves artefact ``"model"``; other artefacts by name
     (``submit(lab, student=s, teacher=t)``). Returns the submission folder.
     """
-    spec = load_spec(_check_name(lab, "lab"))
+    spec = load_spec(lab)
     if model is not None:
         artefacts = {"model": model, **artefacts}
     if not artefacts:

@@ -149,6 +149,8 @@ def load_spec(lab: str | Path) -> Spec:
         raise FileNotFoundError(f"No target spec for lab {str(lab)!r} ({path}). Labs with specs: {spec_names()}.")
     with open(path, "rb") as f:
         raw = tomllib.load(f)
+    if raw.get("lab") != path.stem:
+        raise ValueError(f"{path}: lab = {raw.get('lab')!r} must equal the file name {path.stem!r}")
     try:
         return _parse(raw, str(path))
     except (KeyError, TypeError) as err:
