@@ -13,7 +13,6 @@ Every command has a Python twin that returns a result instead of exiting
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 
@@ -52,15 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("zoo", help="list the shipped baseline models")
     p.set_defaults(func=_zoo)
 
-    # Commands contributed by subpackages: (module, attribute that adds them).
-    for module_name in ("greenkit.energy.doctor", "greenkit.targets.cli"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name != module_name:  # a real missing dependency: do not hide it
-                raise
-            continue
-        module.add_commands(sub)
+    from greenkit.energy import doctor
+
+    p = sub.add_parser("doctor", help="which energy sources this machine has, and how to enable the others")
+    doctor.add_arguments(p)
+    p.set_defaults(func=doctor.run)
+
+    from greenkit.targets import cli as targets_cli
+
+    targets_cli.add_commands(sub)  # check (and the grading commands)
     return parser
 
 
