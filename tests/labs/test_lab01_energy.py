@@ -1,0 +1,100 @@
+"""Lab 1 (measuring energy honestly): the shared round trip, plus fast checks of its graded cells."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+
+import nbformat
+import pytest
+import torch
+
+import greenkit as gk
+from greenkit.course import LABS, SOLUTIONS, roundtrip
+
+LAB = "lab01_energy"
+HAND_PARTS = ["energy_from_counter", "net_energy", "ci95", "per_inference", "grams_co2e"]
+
+
+def _cells(root) -> dict[str, str]:
+    nb = nbformat.read(root / LAB / f"{LAB}.ipynb", as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.cell_type == "code" and "grade_id" in c.metadata.get("nbgrader", {})}
+
+
+def _namespace(root) -> dict:
+    """A namespace with the notebook's imports, the t-table helper and the cells of the hand parts."""
+    cells = _cells(root)
+    ns = {"math": math, "statistics": statistics, "time": time, "torch": torch, "gk": gk}
+    exec(cells["t975"], ns)
+    for gid in HAND_PARTS + ["my_energy_per_inference"]:
+        exec(cells[gid], ns)
+    return ns
+
+
+@pytest.mark.parametrize("gid", HAND_PARTS)
+def test_solution_passes_its_hidden_tests(gid):
+    """Does each hand-written reference function pass its own grade cell, hidden tests included?"""
+    ns = _namespace(SOLUTIONS)
+    exec(_cells(SOLUTIONS)[f"test_{gid}"], ns)
+
+
+@pytest.mark.parametrize("gid", HAND_PARTS)
+def test_untouched_student_cell_fails(gid):
+    """Does the released notebook's grade cell fail (zero marks) while the function is still a stub?"""
+    ns = _namespace(LABS)
+    with pytest.raises(NotImplementedError):
+        exec(_cells(LABS)[f"test_{gid}"], ns)
+
+
+def _hidden(src: str) -> str:
+    return src.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]
+
+
+def test_protocol_hidden_test_with_its_fake_meter():
+    """Does the reference protocol give the fake meter's known answer, and does a sloppy one fail?"""
+    ns = _namespace(SOLUTIONS)
+    hidden = _hidden(_cells(SOLUTIONS)["test_my_energy_per_inference"])
+    exec(hidden, dict(ns))
+
+    def counts_batches(model, images, batch_size, windows=6, backend="auto"):
+        """Wrong on purpose: divides by the number of batches, not of images."""
+        per = []
+        with torch.inference_mode():
+            model.eval()
+            batches = torch.split(images, batch_size)
+            for b in batches:
+                model(b)
+            for _ in range(windows):
+                with gk.measure(backend=backend) as m:
+                    for b in batches:
+                        model(b)
+                per.append(m.energy_j / len(batches))
+        return ns["ci95"](per)
+
+    with pytest.raises(AssertionError):
+        exec(hidden, {**ns, "my_energy_per_inference": counts_batches})
+
+
+def test_spec_matches_the_grade_cell():
+    """Does the lab's spec have the targets the report-card cell reads, and does model B meet the MACs one?"""
+    spec = gk.targets.load_spec(LAB)
+    ids = {t.id: t for t in spec.targets}
+    assert set(ids) == {"macs-ratio", "energy-ratio"}
+    assert spec.energy["batch"] == 64, "the notebook compares the student's ratio at batch 64"
+    x = torch.zeros(1, 1, 28, 28)
+    ratio = (gk.profile(gk.zoo.build("cnn", channels=(16, 32, 64)), x).macs
+             / gk.profile(gk.zoo.build("cnn"), x).macs)
+    assert ratio <= ids["macs-ratio"].threshold
+    cells = _cells(SOLUTIONS)
+    assert 'lab="lab01_energy"' in cells["report-card"]
+    assert 'report["energy-ratio"]' in cells["reproduce"]
+
+
+@pytest.mark.slow
+def test_lab01_roundtrip():
+    """Does the solution earn full marks, the untouched notebook zero, and labs/ match generation?"""
+    result = roundtrip(LAB)
+    assert result.ok, str(result)
+    assert sum(top for _, top in result.solution_scores.values()) >= 10
