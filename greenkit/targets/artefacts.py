@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import math
+import pickle
 from pathlib import Path
 
 import torch
@@ -180,7 +181,7 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict]:
         try:
             state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
             model.load_state_dict(state, strict=True)
-        except (OSError, RuntimeError, KeyError, TypeError) as err:
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as err:
             raise ArtefactError(f"state.pt does not load into {arch}({clean}): {str(err)[:400]}") from err
         if any(not torch.isfinite(t).all() for t in state.values() if t.is_floating_point()):
             raise ArtefactError("state.pt holds NaN or infinite values")

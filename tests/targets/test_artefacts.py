@@ -1,0 +1,117 @@
+"""Submitted models are saved and loaded without running the student's code or unpickling objects."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import pytest
+import torch
+import torch.nn.utils.prune as prune
+from torch import nn
+
+from greenkit import zoo
+from greenkit.targets import check
+from greenkit.targets.artefacts import ArtefactError, load_model, save_model
+
+X = torch.randn(4, 1, 28, 28)
+
+
+def _same(a, b):
+    with torch.no_grad():
+        return torch.allclose(a.eval()(X), b(X), atol=1e-5)
+
+
+def test_pruned_zoo_model_round_trips_as_a_state_dict(tmp_path):
+    """Is a torch-pruned zoo model saved as its effective weights and rebuilt with the same outputs?"""
+    m = zoo.build("cnn", channels=(8, 16, 32), hidden=32).eval()
+    prune.l1_unstructured(m.classifier[1], "weight", amount=0.8)
+    meta = save_model(m, tmp_path / "model", X)
+    assert meta["format"] == "zoo-state-dict" and meta["kwargs"]["channels"] == [8, 16, 32]
+    loaded, _ = load_model(tmp_path / "model")
+    assert _same(m, loaded)
+    assert (loaded.classifier[1].weight == 0).float().mean().item() == pytest.approx(0.8, abs=1e-3)
+
+
+def test_patched_forward_is_exported_not_trusted_as_the_zoo_architecture(tmp_path):
+    """Is a zoo subclass with its own forward saved as an exported graph (so its real cost is measured)?"""
+    class Sneaky(zoo.FashionMLP):
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    m = Sneaky().eval()
+    assert save_model(m, tmp_path / "model", X)["format"] == "torch-export"
+    loaded, _ = load_model(tmp_path / "model")
+    assert _same(m, loaded)
+
+
+class _Boom:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > pwned.txt",))
+
+
+def test_a_pickled_object_in_state_pt_is_refused(tmp_path):
+    """Does a state.pt carrying a pickled callable fail to load (weights_only) instead of running it?"""
+    folder = tmp_path / "model"
+    save_model(zoo.build("mlp"), folder, X)
+    with open(folder / "state.pt", "wb") as f:
+        pickle.dump({"net.1.weight": _Boom()}, f)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with pytest.raises(ArtefactError):
+            load_model(folder)
+    finally:
+        os.chdir(cwd)
+    assert not (tmp_path / "pwned.txt").exists()
+
+
+@pytest.mark.parametrize("meta", [{"format": "zoo-state-dict", "arch": "os.system", "kwargs": {}},
+                                  {"format": "pickle"}, {"format": "zoo-state-dict", "arch": "FashionMLP",
+                                                         "kwargs": {"hidden": "512"}}])
+def test_malformed_meta_is_refused(tmp_path, meta):
+    """Is a meta.json naming an unknown format, architecture or bad widths refused with ArtefactError?"""
+    folder = tmp_path / "model"
+    save_model(zoo.build("mlp"), folder, X)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtefactError):
+        load_model(folder)
+
+
+def test_submit_refuses_non_modules(tmp_path, data_root, write_spec):
+    """Is an object that is not an nn.Module (e.g. one whose __eq__ is always True) refused at submission?"""
+    spec = write_spec("typelab", '[[target]]\nkind = "accuracy_min"\nthreshold = 0.5\n')
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        check(object(), lab=str(spec), root=tmp_path)
+
+
+def test_check_verifies_in_a_fresh_process(tmp_path, data_root, write_spec):
+    """Does check() return a verdict computed in another process, over the saved files?"""
+    spec = write_spec("freshlab", '[[target]]\nkind = "params_ratio_eq"\nthreshold = 1.0\n')
+    report = check(zoo.load("mlp"), lab=str(spec), root=tmp_path)
+    assert report.passed, str(report)
+    assert "fresh process pid" in report.verified_by and str(os.getpid()) not in report.verified_by
+    assert (tmp_path / "greenkit-submissions" / "freshlab" / "model" / "meta.json").is_file()
+
+
+def test_a_missing_submission_fails_closed(tmp_path, data_root, write_spec):
+    """Does verifying a folder with no saved model give 0 points and say the grade cell was not run?"""
+    from greenkit.targets import verify_fresh
+
+    spec = write_spec("emptylab", '[[target]]\nkind = "accuracy_min"\nthreshold = 0.0\n')
+    report = verify_fresh(tmp_path / "nothing", str(spec))
+    assert report.error and report.points(5) == 0.0 and "not submitted" in report.error
+
+
+def test_nn_module_exports_of_quantized_models_load_safely(tmp_path):
+    """Does an int8 torchao model round-trip through torch.export with every torch.load forced weights_only?"""
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+
+    m = zoo.build("mlp").eval()
+    quantize_(m, Int8DynamicActivationInt8WeightConfig())
+    assert save_model(m, tmp_path / "q", X)["format"] == "torch-export"
+    loaded, _ = load_model(tmp_path / "q")
+    with torch.no_grad():
+        assert torch.allclose(m(X), loaded(X), atol=1e-4)
+    assert isinstance(loaded, nn.Module)
