@@ -1,0 +1,137 @@
+"""Lab 1 (measuring energy honestly): solution run time vs its budget, and target margins over seeds.
+
+    python benchmarks/lab01_energy.py               # whole notebook once, then 3 seeds of the graded steps
+    python benchmarks/lab01_energy.py --seeds 0     # only the seed runs (skip the notebook)
+
+1. Executes ``solutions/lab01_energy/lab01_energy.ipynb`` (a copy, in a temporary folder) with
+   nbclient and prints its wall time against the 150 s budget.
+2. For each seed, runs the report card's steps directly: the reference protocol
+   (``my_energy_per_inference`` from the solution notebook) on A = baseline CNN and
+   B = CNN(16, 32, 64) at batch 64, then ``gk.check`` (fresh process). Prints each target's
+   margin: MACs ratio below 0.30, the checker's energy ratio below 1.0, and the overlap of the
+   protocol's conservative ratio interval [low_B / high_A, high_B / low_A] with the accepted band
+   [lo / 1.15, hi * 1.15] around the checker's interval (overlap / band width; > 0 passes).
+
+The machine is shared: the load average is printed with every timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB = "lab01_energy"
+NOTEBOOK = ROOT / "solutions" / LAB / f"{LAB}.ipynb"
+BUDGET_S = 150.0
+SLACK = 1.15          # must match the "reproduce" grade cell
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+
+
+def run_notebook(timeout_s: int = 900) -> float:
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    with tempfile.TemporaryDirectory(prefix="bench-lab01-") as tmp:
+        shutil.copy(NOTEBOOK, Path(tmp) / NOTEBOOK.name)
+        client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3", allow_errors=False,
+                                resources={"metadata": {"path": tmp}})
+        t0 = time.perf_counter()
+        client.execute()
+        return time.perf_counter() - t0
+
+
+def reference_functions() -> dict:
+    """The solution's hand-written functions, executed from the notebook's own cells."""
+    import torch
+
+    import greenkit as gk
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    cells = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+             if c.cell_type == "code" and "grade_id" in c.metadata.get("nbgrader", {})}
+    ns = {"math": math, "statistics": statistics, "time": time, "torch": torch, "gk": gk}
+    for gid in ("t975", "ci95", "per_inference", "my_energy_per_inference"):
+        exec(cells[gid], ns)
+    return ns
+
+
+def one_seed(seed: int, ns: dict) -> dict:
+    import torch
+
+    import greenkit as gk
+
+    x, _ = gk.data.load("test")
+    torch.manual_seed(seed)
+    model_a = gk.zoo.load("cnn")
+    model_b = gk.zoo.build("cnn", channels=(16, 32, 64)).eval()
+    t0 = time.perf_counter()
+    mine_a = ns["my_energy_per_inference"](model_a, x[:256], 64)
+    mine_b = ns["my_energy_per_inference"](model_b, x[:256], 64)
+    mine = mine_b[0] / mine_a[0]
+    mine_ci = (mine_b[1] / mine_a[2], mine_b[2] / mine_a[1] if mine_a[1] > 0 else math.inf)
+    with tempfile.TemporaryDirectory(prefix="bench-lab01-check-") as tmp:
+        report = gk.check(model_b, lab=LAB, root=tmp)
+    if report.error:
+        raise RuntimeError(f"seed {seed}: the checker failed: {report.error}")
+    macs, energy = report["macs-ratio"], report["energy-ratio"]
+    lo, hi = energy.interval
+    band = (lo / SLACK, hi * SLACK)
+    return {
+        "seed": seed, "seconds": time.perf_counter() - t0, "load": load(),
+        "macs_ratio": macs.value, "macs_margin": macs.threshold - macs.value,
+        "energy_ratio": energy.value, "energy_ci": (lo, hi), "energy_margin": energy.threshold - energy.value,
+        "mine": mine, "mine_ci": mine_ci, "band": band,
+        "reproduce_margin": (min(mine_ci[1], band[1]) - max(mine_ci[0], band[0])) / (band[1] - band[0]),
+        "centre_inside": band[0] <= mine <= band[1],
+        "passed": report.passed and mine_ci[0] <= band[1] and mine_ci[1] >= band[0], "kind": energy.method,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument("--skip-notebook", action="store_true")
+    args = parser.parse_args(argv)
+
+    ok = True
+    if not args.skip_notebook:
+        print(f"before: {load()}")
+        secs = run_notebook()
+        verdict = "within" if secs <= BUDGET_S else "OVER"
+        print(f"solution notebook: {secs:.1f} s end to end ({verdict} the {BUDGET_S:.0f} s budget); after: {load()}")
+        ok &= secs <= BUDGET_S
+
+    ns = reference_functions()
+    rows = [one_seed(s, ns) for s in args.seeds]
+    print("\nreport-card targets per seed (margins > 0 pass):")
+    for r in rows:
+        lo, hi = r["energy_ci"]
+        print(f"  seed {r['seed']}: MACs ratio {r['macs_ratio']:.3f} (margin {r['macs_margin']:+.3f} vs <= 0.30); "
+              f"checker energy B/A {r['energy_ratio']:.3f} [{lo:.3f}, {hi:.3f}] {r['kind']} "
+              f"(margin {r['energy_margin']:+.3f} vs <= 1.0); protocol B/A {r['mine']:.3f} "
+              f"[{r['mine_ci'][0]:.3f}, {r['mine_ci'][1]:.3f}] vs band [{r['band'][0]:.3f}, {r['band'][1]:.3f}] "
+              f"(overlap {r['reproduce_margin']:+.0%} of the band; ratio itself "
+              f"{'inside' if r['centre_inside'] else 'outside'}); "
+              f"{'PASS' if r['passed'] else 'FAIL'}; {r['seconds']:.0f} s, {r['load']}")
+    ok &= all(r["passed"] for r in rows)
+    if rows:
+        print(f"worst margins: energy {min(r['energy_margin'] for r in rows):+.3f}, "
+              f"reproduce {min(r['reproduce_margin'] for r in rows):+.1%}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
