@@ -5,6 +5,18 @@ versions in labs/<lab>/ (committed). Student submissions, autograded copies,
 feedback and the gradebook database stay outside git (see .gitignore).
 """
 
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    Execute,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
+
+from greenkit.grading import ClearGreenkitSubmissions, VerifyGreenkitTargets
+
 c = get_config()  # noqa: F821  (provided by nbgrader)
 
 c.CourseDirectory.course_id = "greenkit"
@@ -24,3 +36,20 @@ c.Execute.interrupt_on_timeout = True
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# A student's code can patch anything inside its own kernel, so the report-card
+# cells' verdict is re-computed in a fresh process from the saved artefacts.
+# Order matters: clear stale artefacts BEFORE executing; verify RIGHT AFTER
+# executing, before outputs are limited and grades are saved.
+c.Autograde.autograde_preprocessors = [
+    ClearGreenkitSubmissions,
+    Execute,
+    VerifyGreenkitTargets,
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
+c.VerifyGreenkitTargets.timeout = 600

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
@@ -98,11 +97,13 @@ def test_compare_interleaves_abba():
     assert windows == expected
 
 
-def test_compare_two_small_cnns_is_fast():
-    """Does a full compare of two small CNNs on 256 Fashion-MNIST-sized images finish in seconds on CI?"""
+def test_compare_two_small_cnns_ranks_them():
+    """Does a full compare of two small CNNs on 256 images find the narrower one cheaper?
+
+    (How long it takes is measured in benchmarks/, not asserted here.)
+    """
     x = torch.randn(256, 1, 28, 28)
-    t0 = time.perf_counter()
     c = compare(small_cnn(8), small_cnn(4), x)
-    took = time.perf_counter() - t0
-    assert took < 20, f"compare took {took:.1f} s"
     assert c.pairs == 10 and c.energy_ratio < 1  # the narrower net is cheaper
+
+
