@@ -25,7 +25,8 @@ from torch import nn
 
 from greenkit.paths import DataFileError, find_data_file
 
-__all__ = ["FashionCNN", "FashionMLP", "build", "load", "info", "names", "train", "ARCHITECTURES"]
+__all__ = ["FashionCNN", "FashionMLP", "build", "load", "info", "names", "train", "ARCHITECTURES",
+           "SpikingMLP", "LIF", "FastSigmoidSpike", "latency_encode", "spiking_mlp_from_state"]
 
 
 class FashionCNN(nn.Module):
@@ -78,6 +79,109 @@ class FashionMLP(nn.Module):
         return self.net(x)
 
 
+class FastSigmoidSpike(torch.autograd.Function):
+    """Heaviside spike with the fast-sigmoid surrogate gradient (Zenke & Ganguli 2018).
+
+    Forward: ``S = H(x)`` = 1 where ``x > 0``, else 0 (``x`` = membrane minus threshold).
+    Backward: ``dS/dx ~ 1 / (1 + SLOPE * |x|)**2``.
+    """
+
+    SLOPE = 25.0
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad_output / (1.0 + FastSigmoidSpike.SLOPE * x.abs()) ** 2
+
+
+def latency_encode(images: torch.Tensor, num_steps: int) -> torch.Tensor:
+    """Time-to-first-spike code: a pixel of intensity x in [0, 1] fires once, at step
+    ``round((1 - x) * (num_steps - 1))`` (bright pixels first); a pixel with x == 0 never fires.
+
+    ``(N, ...)`` in [0, 1] -> ``(num_steps, N, ...)`` of 0.0/1.0, same dtype.
+    """
+    steps = torch.round((1 - images) * (num_steps - 1)).long().clamp(0, num_steps - 1)
+    t = torch.arange(num_steps, device=images.device).view(-1, *([1] * images.dim()))
+    return ((t == steps.unsqueeze(0)) & (images > 0).unsqueeze(0)).to(images.dtype)
+
+
+class LIF(nn.Module):
+    """Leaky integrate-and-fire neurons run over a whole input train, reset by subtraction.
+
+    For each step t: ``v = beta * v + I[t]``; ``S[t] = H(v - threshold)``;
+    ``v = v - threshold * S[t]``, with ``v = 0`` before step 0.
+    ``(T, N, F)`` input currents -> ``(T, N, F)`` spikes. Spikes use :class:`FastSigmoidSpike`
+    in training (surrogate gradient), a plain comparison otherwise.
+    """
+
+    is_spiking_neuron = True  # counted by greenkit.metrics.synops for spike rates
+
+    def __init__(self, beta: float = 0.9, threshold: float = 1.0):
+        super().__init__()
+        self.beta, self.threshold = float(beta), float(threshold)
+
+    def forward(self, currents: torch.Tensor) -> torch.Tensor:
+        v = torch.zeros_like(currents[0])
+        spikes = []
+        for t in range(currents.shape[0]):
+            v = self.beta * v + currents[t]
+            if self.training:
+                s = FastSigmoidSpike.apply(v - self.threshold)
+            else:
+                s = (v > self.threshold).to(v.dtype)
+            v = v - self.threshold * s
+            spikes.append(s)
+        return torch.stack(spikes)  # (T, N, F)
+
+
+class SpikingMLP(nn.Module):
+    """A fully connected spiking network for Fashion-MNIST (lab05_snn).
+
+    ``(N, 1, 28, 28)`` normalised images -> pixels in [0, 1] -> latency code ``(T, N, 784)``
+    -> [Linear -> LIF] per hidden width -> Linear -> leaky non-spiking readout
+    ``u[t] = beta * u[t-1] + W s[t] + b`` -> logits = mean over t of ``u[t]``, ``(N, 10)``.
+    Each Linear runs once on all T steps (one matrix product); only the neurons loop over time.
+    The matching ANN is ``FashionMLP(hidden)`` (same weights' shapes, ReLU instead of LIF).
+    """
+
+    def __init__(self, hidden: tuple[int, ...] = (256,), num_steps: int = 25, beta: float = 0.9,
+                 threshold: float = 1.0, num_classes: int = 10):
+        super().__init__()
+        self.hidden, self.num_steps = tuple(int(h) for h in hidden), int(num_steps)
+        self.beta, self.threshold = float(beta), float(threshold)
+        # saved with the weights, so a checker can rebuild the network from its state dict alone
+        self.register_buffer("num_steps_", torch.tensor(self.num_steps))
+        self.register_buffer("beta_", torch.tensor(self.beta))
+        self.register_buffer("threshold_", torch.tensor(self.threshold))
+        widths = [28 * 28, *self.hidden]
+        self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=False))
+        self.lifs = nn.ModuleList(LIF(beta, threshold) for _ in self.hidden)
+        self.readout = nn.Linear(widths[-1], num_classes)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        from greenkit.data import MEAN, STD
+        # back to the 8-bit pixel grid k/255, so a black pixel is exactly 0 and never fires
+        pixels = ((x * STD + MEAN) * 255).round().clamp(0, 255).flatten(1) / 255   # (N, 784)
+        return latency_encode(pixels, self.num_steps)             # (T, N, 784)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.encode(x)
+        for fc, lif in zip(self.fcs, self.lifs, strict=True):
+            s = lif(fc(s))                                          # (T, N, hidden)
+        cur = self.readout(s)                                       # (T, N, 10)
+        u = torch.zeros_like(cur[0])
+        total = torch.zeros_like(cur[0])
+        for t in range(cur.shape[0]):
+            u = self.beta * u + cur[t]
+            total = total + u
+        return total / cur.shape[0]                                 # (N, 10)
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How a shipped checkpoint is made: architecture, its kwargs, training."""
@@ -91,9 +195,10 @@ class Recipe:
 
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {"FashionCNN": FashionCNN, "FashionMLP": FashionMLP}
+ARCHITECTURES["SpikingMLP"] = SpikingMLP  # lab05_snn
 
 RECIPES: dict[str, Recipe] = {
-    "cnn": Recipe(FashionCNN, {"channels": (32, 64, 128), "hidden": 128}, epochs=8,
+    "cnn": Recipe(FashionCNN, {"channels": (32, 64, 128), "hidden": 128}, epochs=5,
                   description="Teacher CNN (~0.9 M params), baseline for pruning and distillation."),
     "mlp": Recipe(FashionMLP, {"hidden": (512, 256)}, epochs=10,
                   description="Linear-heavy MLP (~0.5 M params), baseline for quantization."),
@@ -215,6 +320,63 @@ def train(name: str, epochs: int | None = None, seed: int | None = None,
     return meta
 
 
+# ---- lab05_snn: quantities the checker computes on a submitted SpikingMLP ------------------
+# (used by greenkit/targets/specs/lab05_snn.toml through the ``scalar`` target kind)
+
+def spiking_mlp_from_state(state: dict[str, torch.Tensor]) -> SpikingMLP:
+    """Rebuild a :class:`SpikingMLP` from a state dict (widths from tensor shapes, ``num_steps``,
+    ``beta`` and ``threshold`` from its buffers), in eval mode."""
+    n_hidden = sum(1 for k in state if k.startswith("fcs.") and k.endswith(".weight"))
+    hidden = [int(state[f"fcs.{i}.weight"].shape[0]) for i in range(n_hidden)]
+    model = SpikingMLP(hidden=tuple(hidden), num_steps=int(state["num_steps_"]), beta=float(state["beta_"]),
+                       threshold=float(state["threshold_"]),
+                       num_classes=int(state["readout.weight"].shape[0]))
+    model.load_state_dict({k: v.detach().cpu() for k, v in state.items()}, strict=True)
+    return model.eval()
+
+
+@torch.no_grad()
+def _rebuilt_snn(model: nn.Module, ctx) -> tuple[SpikingMLP, torch.Tensor]:
+    """The submitted model as a SpikingMLP, checked to compute the same logits on test images."""
+    def run():
+        rebuilt = spiking_mlp_from_state(dict(model.state_dict()))
+        x = ctx.test_data()[0][:500]
+        if not torch.allclose(rebuilt(x), model(x), atol=1e-4, rtol=1e-4):
+            raise ValueError("the submitted model does not compute what a SpikingMLP with its weights "
+                             "computes; submit the gk.zoo.SpikingMLP you trained")
+        return rebuilt, x
+    return ctx._cached(("snn", id(model)), run)
+
+
+def snn_num_steps(model: nn.Module, ctx) -> float:
+    """Simulation time steps T of a submitted SpikingMLP."""
+    return float(_rebuilt_snn(model, ctx)[0].num_steps)
+
+
+def snn_hidden_spike_rate(model: nn.Module, ctx) -> float:
+    """Mean spike rate of the hidden LIF neurons (spikes per neuron per step) on test images."""
+    from greenkit.metrics import synops
+    rebuilt, x = _rebuilt_snn(model, ctx)
+    ops = ctx._cached(("synops", id(model)), lambda: synops(rebuilt, x))
+    return float(ops._mean_rate)
+
+
+def snn_energy_ratio(model: nn.Module, ctx) -> float:
+    """Estimated synaptic energy of a SpikingMLP over the MAC energy of the matching ANN,
+    both from Horowitz (ISSCC 2014) 45 nm fp32: AC = fp32 add, MAC = fp32 multiply + add.
+
+    SNN: SynOps counted on test images (``greenkit.metrics.synops``); ANN: MACs of
+    ``FashionMLP(hidden)`` (``greenkit.metrics.profile``). Compute only (no memory traffic).
+    """
+    from greenkit.metrics import HOROWITZ_2014_PJ as pj
+    from greenkit.metrics import profile, synops
+    rebuilt, x = _rebuilt_snn(model, ctx)
+    ops = ctx._cached(("synops", id(model)), lambda: synops(rebuilt, x))
+    e_mac = pj["fp32_mult"] + pj["fp32_add"]
+    ann_macs = profile(FashionMLP(hidden=rebuilt.hidden, num_classes=rebuilt.readout.out_features), x[:1]).macs
+    return (ops.acs * pj["fp32_add"] + ops.macs * e_mac) / (ann_macs * e_mac)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m greenkit.zoo", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -223,9 +385,12 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int)
     t.add_argument("--out-dir", type=Path)
+    t.add_argument("--threads", type=int, help="torch CPU threads (recorded in the JSON)")
     sub.add_parser("list", help="list the shipped baselines and their accuracy")
     args = parser.parse_args(argv)
     if args.cmd == "train":
+        if args.threads:
+            torch.set_num_threads(args.threads)
         train(args.name, epochs=args.epochs, seed=args.seed, out_dir=args.out_dir)
     else:
         for n in names():

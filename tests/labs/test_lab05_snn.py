@@ -1,0 +1,148 @@
+"""Lab 5 (spiking neural networks): the round trip, and the zoo's SpikingMLP the checker rebuilds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from greenkit import zoo
+from greenkit.course import roundtrip
+
+
+class _Ctx:
+    """The two things the lab's scalar quantities use from the checker's context."""
+
+    def __init__(self, x: torch.Tensor):
+        self._x, self._cache = x, {}
+
+    def test_data(self):
+        return self._x, torch.zeros(len(self._x), dtype=torch.int64)
+
+    def _cached(self, key, fn):
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+
+def _spiky_snn(hidden=(32,), steps=10, seed=0) -> zoo.SpikingMLP:
+    torch.manual_seed(seed)
+    model = zoo.SpikingMLP(hidden=hidden, num_steps=steps).eval()
+    with torch.no_grad():
+        for fc in model.fcs:
+            fc.weight.mul_(4)  # untrained weights are too small to fire
+    return model
+
+
+def _images(n: int = 6, seed: int = 0) -> torch.Tensor:
+    from greenkit.data import MEAN, STD
+    gen = torch.Generator().manual_seed(seed)
+    pixels = torch.randint(0, 256, (n, 1, 28, 28), generator=gen).float() / 255
+    pixels[:, :, :10] = 0  # black rows never fire
+    return (pixels - MEAN) / STD
+
+
+def test_latency_code_fires_once_at_the_defined_step():
+    """Does a pixel x fire exactly once, at round((1 - x)(T - 1)), and a black pixel never?"""
+    x = torch.tensor([[0.0, 1.0, 0.5, 51 / 255]])
+    spikes = zoo.latency_encode(x, 11)
+    assert spikes.shape == (11, 1, 4) and spikes.dtype == torch.float32
+    assert spikes[:, 0].sum(0).tolist() == [0, 1, 1, 1]
+    assert [int(spikes[:, 0, i].argmax()) for i in (1, 2, 3)] == [0, 5, 8]
+
+
+def test_lif_matches_a_step_by_step_reference():
+    """Does zoo.LIF (leak, fire above threshold, reset by subtraction) match a NumPy loop?"""
+    gen = torch.Generator().manual_seed(1)
+    cur = torch.rand(20, 3, 4, generator=gen, dtype=torch.float64) * 0.8
+    lif = zoo.LIF(beta=0.85, threshold=1.0).eval()
+    got = lif(cur).numpy()
+    v, want = np.zeros((3, 4)), []
+    for t in range(20):
+        v = 0.85 * v + cur[t].numpy()
+        s = (v > 1.0).astype(float)
+        v -= s
+        want.append(s)
+    assert np.array_equal(got, np.stack(want)) and got.sum() > 0
+
+
+def test_surrogate_gradient_is_the_fast_sigmoid_derivative():
+    """Is the backward pass grad / (1 + 25|x|)^2 while the forward pass stays a step?"""
+    x = torch.linspace(-1, 1, 9, dtype=torch.float64, requires_grad=True)
+    out = zoo.FastSigmoidSpike.apply(x)
+    assert out.tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1]
+    out.sum().backward()
+    assert torch.allclose(x.grad, 1 / (1 + 25 * x.detach().abs()) ** 2)
+
+
+def test_training_mode_gives_the_same_spikes_with_a_gradient():
+    """Do train and eval modes compute the same logits, with gradients reaching fc1 in training?"""
+    model, x = _spiky_snn(), _images()
+    with torch.no_grad():
+        want = model(x)
+    model.train()
+    got = model(x)
+    assert torch.allclose(got, want)
+    got.sum().backward()
+    assert model.fcs[0].weight.grad.abs().sum() > 0
+
+
+def test_submitted_snn_round_trips_through_the_checkers_artefacts(tmp_path):
+    """Does a SpikingMLP saved by the checker (torch.export) rebuild, with its T, beta, threshold?"""
+    from greenkit.targets.artefacts import load_model, save_model
+    model, x = _spiky_snn(hidden=(24, 16), steps=7), _images()
+    model.beta = 0.8  # attribute only: the rebuild must read the buffers, which say 0.9
+    save_model(model, tmp_path, x[:2])
+    loaded, meta = load_model(tmp_path)
+    assert meta["format"] == "torch-export"
+    rebuilt = zoo.spiking_mlp_from_state(dict(loaded.state_dict()))
+    assert rebuilt.hidden == (24, 16) and rebuilt.num_steps == 7 and rebuilt.beta == pytest.approx(0.9)
+    model.beta = 0.9
+    assert torch.allclose(rebuilt(x), model(x), atol=1e-6)
+
+
+def test_energy_ratio_is_synops_priced_against_the_matching_ann():
+    """Is the ratio ACs x 0.9 pJ / (ANN MACs x 4.6 pJ), with ACs counted by hand?"""
+    model, x = _spiky_snn(), _images()
+    ctx = _Ctx(x)
+    s = model.encode(x)
+    acs = s.sum() * model.fcs[0].out_features
+    hidden = model.lifs[0](model.fcs[0](s))
+    acs += hidden.sum() * 10
+    ann_macs = 784 * 32 + 32 * 10
+    want = float(acs / len(x)) * 0.9 / (ann_macs * 4.6)
+    assert zoo.snn_energy_ratio(model, ctx) == pytest.approx(want, rel=1e-6)
+    assert zoo.snn_num_steps(model, ctx) == 10
+    assert zoo.snn_hidden_spike_rate(model, ctx) == pytest.approx(float(hidden.mean()), rel=1e-6)
+
+
+def test_a_model_that_is_not_what_its_weights_say_is_refused():
+    """Is a submission whose forward differs from SpikingMLP's (same weights) refused?"""
+    model, x = _spiky_snn(), _images()
+
+    class Patched(zoo.SpikingMLP):
+        def forward(self, inp):
+            return super().forward(inp) * 2
+
+    patched = Patched(hidden=(32,), num_steps=10).eval()
+    patched.load_state_dict(model.state_dict())
+    with pytest.raises(ValueError, match="does not compute"):
+        zoo.snn_energy_ratio(patched, _Ctx(x))
+
+
+def test_spec_names_the_lab_targets():
+    """Does the lab's spec ask for >= 80% accuracy, <= 25 steps, energy ratio <= 0.5?"""
+    from greenkit.targets import load_spec
+    spec = load_spec("lab05_snn")
+    got = {t.id: (t.kind, t.threshold) for t in spec.targets}
+    assert got["accuracy"] == ("accuracy_min", 0.80)
+    assert got["time-steps"] == ("scalar_max", 25)
+    assert got["energy-ratio"] == ("scalar_max", 0.5)
+    assert got["spike-rate"][0] == "scalar_max"
+
+
+@pytest.mark.slow
+def test_lab05_round_trip():
+    """Does the solution earn full marks, the untouched notebook zero, and labs/ match generation?"""
+    result = roundtrip("lab05_snn")
+    assert result.ok, str(result)
