@@ -1,0 +1,89 @@
+"""Lab 3 (quantization): the shared round trip, plus fast checks of its hand-written parts and spec."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+import torch
+
+from greenkit.course import LABS, SOLUTIONS, roundtrip
+
+LAB = "lab03_quantization"
+HAND_PARTS = ["quant_basics", "quantize_weight", "sqnr", "int4_pack", "fake_quant", "calibrate"]
+
+
+def _cells(root) -> dict[str, str]:
+    nb = nbformat.read(root / LAB / f"{LAB}.ipynb", as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.cell_type == "code" and "grade_id" in c.metadata.get("nbgrader", {})}
+
+
+def _namespace(root) -> dict:
+    """The notebook's imports (without loading the baseline) and the cells of the hand parts."""
+    ns: dict = {}
+    exec("import copy, io, math, time\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+         "import greenkit as gk", ns)
+    cells = _cells(root)
+    for gid in HAND_PARTS:
+        exec(cells[gid], ns)
+    return ns
+
+
+def test_solution_matches_torch_quantize_ops():
+    """Do the reference solution's quantizers agree with torch's own quantize/fake-quantize ops?"""
+    ns = _namespace(SOLUTIONS)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 50, generator=g) * 2 + 0.5
+    s, z = ns["affine_qparams"](x.min(), x.max(), 8)
+    ref = torch.quantize_per_tensor(x, s.item(), z.item(), torch.quint8)
+    q = ns["quantize"](x, s, z, 0, 255)
+    assert torch.equal(q, ref.int_repr().to(torch.int32))
+    assert torch.allclose(ns["dequantize"](q, s, z), ref.dequantize(), atol=1e-6)
+    qw, sw = ns["quantize_weight"](x, 4, True)
+    want = torch.fake_quantize_per_channel_affine(x, sw.flatten(), torch.zeros(32, dtype=torch.int32), 0, -7, 7)
+    assert qw.dtype == torch.int8 and torch.allclose(qw.float() * sw, want, atol=1e-6)
+
+
+def test_solution_int4_round_trip_and_ste():
+    """Is INT4 packing exact, and does the STE's gradient match torch.fake_quantize's?"""
+    ns = _namespace(SOLUTIONS)
+    q = torch.randint(-8, 8, (9, 64), dtype=torch.int8)
+    packed = ns["pack_int4"](q)
+    assert packed.dtype == torch.uint8 and packed.shape == (9, 32)
+    assert torch.equal(ns["unpack_int4"](packed), q)
+    x = (torch.randn(4, 10) * 3).requires_grad_(True)
+    x2 = x.detach().clone().requires_grad_(True)
+    s, z = torch.full((4,), 0.4), torch.zeros(4, dtype=torch.int32)
+    ns["fake_quant_ste"](x, s.view(4, 1), z.view(4, 1), -7, 7).sum().backward()
+    torch.fake_quantize_per_channel_affine(x2, s, z, 0, -7, 7).sum().backward()
+    assert torch.equal(x.grad, x2.grad)
+
+
+def test_student_version_raises_not_implemented():
+    """Does every hand-written function in the released notebook raise NotImplementedError untouched?"""
+    ns = _namespace(LABS)
+    calls = [lambda: ns["affine_qparams"](torch.tensor(-1.0), torch.tensor(1.0)),
+             lambda: ns["symmetric_scale"](torch.tensor(1.0)),
+             lambda: ns["quantize_weight"](torch.ones(2, 2)),
+             lambda: ns["sqnr_db"](torch.ones(2), torch.ones(2)),
+             lambda: ns["pack_int4"](torch.zeros(2, dtype=torch.int8)),
+             lambda: ns["calibrate"](torch.nn.Linear(2, 2), [torch.ones(1, 2)])]
+    for call in calls:
+        with pytest.raises(NotImplementedError):
+            call()
+
+
+def test_spec_loads():
+    """Does the lab's target spec parse, with its four targets on the two artefacts?"""
+    from greenkit.targets import load_spec
+    spec = load_spec(LAB)
+    assert spec.baseline == "mlp"
+    assert {(t.id, t.artefact) for t in spec.targets} == {
+        ("int8-accuracy", "int8"), ("int8-size", "int8"), ("int4-accuracy", "int4"), ("int4-size", "int4")}
+
+
+@pytest.mark.slow
+def test_lab03_roundtrip():
+    """Does the solution earn full marks, the untouched notebook zero, and labs/ match generation?"""
+    result = roundtrip(LAB)
+    assert result.ok, str(result)
