@@ -35,7 +35,8 @@ SOLUTIONS = ROOT / "solutions"
 LABS = ROOT / "labs"
 
 __all__ = ["md", "code", "solution", "tests", "answer", "write_notebook", "strip_outputs",
-           "generate", "roundtrip", "RoundTrip", "lab_names"]
+           "generate", "roundtrip", "RoundTrip", "lab_names", "cell_sources", "execute_notebook",
+           "machine_load"]
 
 
 # ---------------------------------------------------------------- authoring
@@ -116,6 +117,50 @@ def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.execution_count = None
         cell.metadata.pop("execution", None)
     return nb
+
+
+# ---------------------------------------------------------------- reading and running labs
+
+def cell_sources(lab: str, root: Path | None = None) -> dict[str, str]:
+    """``grade_id -> source`` of the code cells of ``root/LAB/LAB.ipynb`` (default: solutions/).
+
+    Tests and benchmarks exec these to reach a lab's functions without running the notebook.
+    """
+    root = SOLUTIONS if root is None else Path(root)
+    nb = nbformat.read(root / lab / f"{lab}.ipynb", as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.cell_type == "code" and "grade_id" in c.metadata.get("nbgrader", {})}
+
+
+def execute_notebook(path: Path | str, timeout_s: int = 900, allow_errors: bool = False) -> float:
+    """Execute a notebook top to bottom in a temporary copy of its folder; return wall seconds.
+
+    Raises ``nbclient.exceptions.CellExecutionError`` on the first failing cell
+    (unless ``allow_errors``) and ``CellTimeoutError`` when a cell exceeds ``timeout_s``.
+    """
+    import time
+
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    with tempfile.TemporaryDirectory(prefix=f"run-{path.stem}-") as tmp:
+        shutil.copytree(path.parent, tmp, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "greenkit-submissions"))
+        client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3", allow_errors=allow_errors,
+                                resources={"metadata": {"path": tmp}})
+        t0 = time.perf_counter()
+        client.execute()
+        return time.perf_counter() - t0
+
+
+def machine_load() -> str:
+    """The load average and core count, to print beside every timing."""
+    try:
+        loads = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:  # Windows
+        loads = "n/a"
+    return f"load average {loads} on {os.cpu_count()} CPUs"
 
 
 # ---------------------------------------------------------------- course runs
