@@ -358,7 +358,7 @@ def snn_hidden_spike_rate(model: nn.Module, ctx) -> float:
     from greenkit.metrics import synops
     rebuilt, x = _rebuilt_snn(model, ctx)
     ops = ctx._cached(("synops", id(model)), lambda: synops(rebuilt, x))
-    return float(ops._mean_rate)
+    return float(1.0 - ops.activation_sparsity)  # mean spike rate over the LIF layers
 
 
 def snn_energy_ratio(model: nn.Module, ctx) -> float:
