@@ -30,6 +30,10 @@ def _env() -> dict:
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
     env["VIRTUAL_ENV"] = str(VENV)
+    # PyTorch's OpenMP threads spin while they wait; on a busy 2-core laptop (or a
+    # shared hub) that made per-step kernels ~6x slower. Passive waiting costs
+    # little on an idle machine. Kernels started by Jupyter/nbgrader inherit it.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env
 
 
