@@ -126,7 +126,7 @@ def test_channel_pruning_that_forgets_batchnorm_fails():
     def wrong_bn(model, channels, p=1):
         small = right(model, channels, p)
         with torch.no_grad():
-            for i, c in zip((1, 4, 8), channels):
+            for i, c in zip((1, 4, 8), channels, strict=True):
                 for attr in ("weight", "bias", "running_mean", "running_var"):
                     getattr(small.features[i], attr).copy_(getattr(model.features[i], attr)[:c])
         return small
