@@ -1,0 +1,154 @@
+"""Lab 4 (knowledge distillation): the shared round trip, plus fast checks of its graded cells."""
+
+from __future__ import annotations
+
+import math
+
+import nbformat
+import pytest
+import torch
+import torch.nn.functional as F
+
+import greenkit as gk
+from greenkit.course import LABS, SOLUTIONS, roundtrip
+
+LAB = "lab04_distillation"
+HAND_PARTS = ["log_softmax_t", "distillation_loss", "teacher_logits", "train_student", "sweep", "break_even"]
+
+
+def _cells(root) -> dict[str, str]:
+    nb = nbformat.read(root / LAB / f"{LAB}.ipynb", as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.cell_type == "code" and "grade_id" in c.metadata.get("nbgrader", {})}
+
+
+def _namespace(root) -> dict:
+    """The notebook's imports and its hand-written functions (solution or stubs)."""
+    cells = _cells(root)
+    ns = {"math": math, "torch": torch, "F": F, "gk": gk}
+    for gid in HAND_PARTS:
+        exec(cells[gid], ns)
+    return ns
+
+
+def _hidden(src: str) -> str:
+    return src.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]
+
+
+@pytest.mark.parametrize("gid", HAND_PARTS)
+def test_solution_passes_its_hidden_tests(gid):
+    """Does each reference function pass the hidden tests of its grade cell?"""
+    ns = _namespace(SOLUTIONS)
+    exec(_hidden(_cells(SOLUTIONS)[f"test_{gid}"]), ns)
+
+
+@pytest.mark.parametrize("gid", HAND_PARTS)
+def test_untouched_student_function_fails(gid):
+    """With the released stubs, does the grade cell's hidden test (restored at grading) fail?"""
+    ns = _namespace(LABS)
+    assert "### BEGIN HIDDEN TESTS" not in _cells(LABS)[f"test_{gid}"], "hidden tests leaked into labs/"
+    with pytest.raises(NotImplementedError):
+        exec(_hidden(_cells(SOLUTIONS)[f"test_{gid}"]), ns)
+
+
+def _wrong(gid: str, src: str):
+    """Run the hidden test of ``gid`` with one reference function replaced by ``src``."""
+    ns = _namespace(SOLUTIONS)
+    exec(src, ns)
+    exec(_hidden(_cells(SOLUTIONS)[f"test_{gid}"]), ns)
+
+
+def test_loss_without_t_squared_fails():
+    """Is a distillation loss that forgets the T^2 factor caught?"""
+    with pytest.raises(AssertionError):
+        _wrong("distillation_loss", """
+def distillation_loss(s, t, y, T, alpha):
+    log_ps, log_pt = log_softmax_t(s, T), log_softmax_t(t, T)
+    soft = (log_pt.exp() * (log_pt - log_ps)).sum(1).mean()
+    hard = -log_softmax_t(s[y >= 0], 1.0).gather(1, y[y >= 0].unsqueeze(1)).mean() if (y >= 0).any() else s.sum() * 0
+    return alpha * hard + (1 - alpha) * soft
+""")
+
+
+def test_loss_with_reversed_kl_fails():
+    """Is KL(student || teacher) instead of KL(teacher || student) caught?"""
+    with pytest.raises(AssertionError):
+        _wrong("distillation_loss", """
+def distillation_loss(s, t, y, T, alpha):
+    log_ps, log_pt = log_softmax_t(s, T), log_softmax_t(t, T)
+    soft = (log_ps.exp() * (log_ps - log_pt)).sum(1).mean()
+    hard = -log_softmax_t(s[y >= 0], 1.0).gather(1, y[y >= 0].unsqueeze(1)).mean() if (y >= 0).any() else s.sum() * 0
+    return alpha * hard + (1 - alpha) * T * T * soft
+""")
+
+
+def test_loss_counting_unlabelled_in_hard_term_fails():
+    """Is a hard term averaged over the whole batch (unlabelled images as zeros) caught?"""
+    with pytest.raises(AssertionError):
+        _wrong("distillation_loss", """
+def distillation_loss(s, t, y, T, alpha):
+    log_ps, log_pt = log_softmax_t(s, T), log_softmax_t(t, T)
+    soft = (log_pt.exp() * (log_pt - log_ps)).sum(1).mean()
+    m = y >= 0
+    hard = -(log_softmax_t(s, 1.0).gather(1, y.clamp(min=0).unsqueeze(1)).squeeze(1) * m).sum() / len(y)
+    return alpha * hard + (1 - alpha) * T * T * soft
+""")
+
+
+def test_teacher_logits_in_train_mode_fails():
+    """Are teacher logits computed with dropout still on caught?"""
+    with pytest.raises(AssertionError):
+        _wrong("teacher_logits", """
+def teacher_logits(teacher, images, batch_size=1000):
+    with torch.no_grad():
+        return torch.cat([teacher(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+""")
+
+
+def test_train_student_with_sgd_fails():
+    """Is a loop that departs from the recipe (SGD instead of Adam) caught by the weight comparison?"""
+    ns = _namespace(SOLUTIONS)
+    src = _cells(SOLUTIONS)["train_student"].replace("torch.optim.Adam", "torch.optim.SGD")
+    exec(src, ns)
+    with pytest.raises(AssertionError):
+        exec(_hidden(_cells(SOLUTIONS)["test_train_student"]), ns)
+
+
+def test_break_even_without_inf_fails():
+    """Is a break-even that divides by a non-positive saving caught?"""
+    with pytest.raises((AssertionError, ZeroDivisionError)):
+        _wrong("break_even", """
+def break_even(e, et, es):
+    return float(e / (et - es))
+""")
+
+
+def test_predict_hidden_test_matches_profile():
+    """Does the MAC ratio from gk.profile equal the grade cell's analytical count?"""
+    x = torch.zeros(1, 1, 28, 28)
+    widths = {"channels": (8, 16, 16), "hidden": 32}
+    ns = {"STUDENT_WIDTHS": widths,
+          "predicted_energy_ratio": gk.profile(gk.zoo.build("cnn", **widths), x).macs
+          / gk.profile(gk.zoo.build("cnn"), x).macs}
+    exec(_hidden(_cells(SOLUTIONS)["test_predict"]), ns)
+
+
+def test_spec_targets():
+    """Does the lab's spec hold the targets the report card describes (student <= 5% of the teacher)?"""
+    spec = gk.targets.load_spec(LAB)
+    ids = {t.id: t for t in spec.targets}
+    assert set(ids) == {"accuracy", "params", "energy"}
+    assert ids["params"].kind == "params_ratio_max" and ids["params"].threshold <= 0.05
+    assert ids["energy"].kind == "energy_ratio_max" and ids["energy"].threshold <= 0.3
+    assert spec.baseline == "cnn"
+    student = gk.zoo.build("cnn", channels=(8, 16, 16), hidden=32)
+    ratio = sum(p.numel() for p in student.parameters()) / sum(p.numel() for p in gk.zoo.build("cnn").parameters())
+    assert ratio <= ids["params"].threshold
+
+
+@pytest.mark.slow
+def test_lab04_roundtrip():
+    """Does the solution earn full marks, the untouched notebook zero, and labs/ match generation?"""
+    result = roundtrip(LAB)
+    assert result.ok, str(result)
+    assert sum(top for _, top in result.solution_scores.values()) >= 15
