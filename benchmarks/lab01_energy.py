@@ -29,15 +29,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import nbformat
+from greenkit.course import cell_sources, execute_notebook, machine_load
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = "lab01_energy"
@@ -47,20 +45,11 @@ SLACK = 1.15          # must match the "reproduce" grade cell
 
 
 def load() -> str:
-    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+    return machine_load()
 
 
 def run_notebook(timeout_s: int = 900) -> float:
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    with tempfile.TemporaryDirectory(prefix="bench-lab01-") as tmp:
-        shutil.copy(NOTEBOOK, Path(tmp) / NOTEBOOK.name)
-        client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3", allow_errors=False,
-                                resources={"metadata": {"path": tmp}})
-        t0 = time.perf_counter()
-        client.execute()
-        return time.perf_counter() - t0
+    return execute_notebook(NOTEBOOK, timeout_s)
 
 
 def reference_functions() -> dict:
@@ -69,9 +58,7 @@ def reference_functions() -> dict:
 
     import greenkit as gk
 
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    cells = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-             if c.cell_type == "code" and "grade_id" in c.metadata.get("nbgrader", {})}
+    cells = cell_sources(LAB)
     ns = {"math": math, "statistics": statistics, "time": time, "torch": torch, "gk": gk}
     for gid in ("t975", "ci95", "per_inference", "my_energy_per_inference"):
         exec(cells[gid], ns)

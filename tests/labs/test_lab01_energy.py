@@ -6,21 +6,18 @@ import math
 import statistics
 import time
 
-import nbformat
 import pytest
 import torch
 
 import greenkit as gk
-from greenkit.course import LABS, SOLUTIONS, roundtrip
+from greenkit.course import LABS, SOLUTIONS, cell_sources, roundtrip
 
 LAB = "lab01_energy"
 HAND_PARTS = ["energy_from_counter", "net_energy", "ci95", "per_inference", "grams_co2e"]
 
 
 def _cells(root) -> dict[str, str]:
-    nb = nbformat.read(root / LAB / f"{LAB}.ipynb", as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-            if c.cell_type == "code" and "grade_id" in c.metadata.get("nbgrader", {})}
+    return cell_sources(LAB, root)
 
 
 def _namespace(root) -> dict:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import nbformat
 import pytest
 import torch
 
-from greenkit.course import LABS, SOLUTIONS, roundtrip
+from greenkit.course import LABS, SOLUTIONS, cell_sources, roundtrip
 
 LAB = "lab03_quantization"
 HAND_PARTS = ["quant_basics", "quantize_weight", "sqnr", "int4_pack", "fake_quant", "calibrate"]
 
 
 def _cells(root) -> dict[str, str]:
-    nb = nbformat.read(root / LAB / f"{LAB}.ipynb", as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-            if c.cell_type == "code" and "grade_id" in c.metadata.get("nbgrader", {})}
+    return cell_sources(LAB, root)
 
 
 def _namespace(root) -> dict:
