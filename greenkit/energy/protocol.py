@@ -137,16 +137,23 @@ class _Counters:
         rs = [s.read() for s in self.sessions]
         return time.perf_counter(), math.fsum(r.total_j for r in rs)
 
-    def window(self, run: Callable[[], None], n: int) -> tuple[float, float]:
-        """(joules, seconds) for ``n`` calls of ``run``."""
+    def window(self, run: Callable[[], None], n: int, min_s: float = 0.0) -> tuple[float, float, int]:
+        """(joules, seconds, calls) for ``n`` calls of ``run``, topped up to at least ``min_s``.
+
+        ``n`` comes from a calibration run; if the machine got faster since (a busy
+        neighbour went idle), extra calls keep the window as long as the counter needs.
+        """
         t0, e0 = self.total()
-        for _ in range(n):
+        calls = 0
+        start = time.perf_counter()
+        while calls < n or time.perf_counter() - start < min_s:
             run()
+            calls += 1
         t1, e1 = self.total()
         if e1 - e0 <= 0 and any(b.kind == "measured" for b in self.sel.backends):
             raise CounterStalled(f"{self.sel.name} reported {e1 - e0:.3g} J for a {t1 - t0:.3f} s window",
                                  "run `greenkit doctor`; use a longer min_window_s or backend='estimate'")
-        return e1 - e0, t1 - t0
+        return e1 - e0, t1 - t0, calls
 
     def min_window_s(self, min_window_s: float | None) -> float:
         auto = max(MIN_WINDOW_FLOOR_S, self.sel.min_window_s())
@@ -191,6 +198,8 @@ class InferenceEnergy:
     idle_power_w: float | None = None
     energy_j_windows: list[float] = dataclasses.field(default_factory=list, repr=False)
     latency_s_windows: list[float] = dataclasses.field(default_factory=list, repr=False)
+    #: each window's length in seconds (calls were added when a window ran short of window_s)
+    window_seconds: list[float] = dataclasses.field(default_factory=list, repr=False)
     notes: list[str] = dataclasses.field(default_factory=list)
 
     def __repr__(self) -> str:
@@ -233,15 +242,17 @@ def measure_inference(model: Callable, inputs, *, warmup: int = 3, windows: int 
         w = c.min_window_s(min_window_s)
         t_call = _calibrate(run, warmup)
         n = max(1, math.ceil(w / t_call))
-        es, ls = [], []
+        es, ls, spans = [], [], []
         for _ in range(windows):
-            e, t = c.window(run, n)
-            es.append(e / (n * batch))
-            ls.append(t / (n * batch))
+            e, t, k = c.window(run, n, w)
+            es.append(e / (k * batch))
+            ls.append(t / (k * batch))
+            spans.append(t)
     e_med, e_ci, cov = median_ci95(es)
     l_med, l_ci, _ = median_ci95(ls)
     res = InferenceEnergy(e_med, e_ci, l_med, l_ci, n * batch, windows, c.sel.kind, c.sel.name, c.source,
                           _threads(), device, batch, n, w, cov, energy_j_windows=es, latency_s_windows=ls,
+                          window_seconds=spans,
                           notes=list(c.sel.notes))
     if idle_baseline:
         idle = measure_idle(backend=c.sel.backends)
@@ -322,13 +333,13 @@ def compare(model_a: Callable, model_b: Callable, inputs, *, pairs: int = 10, mi
             order = ("a", "b") if i % 2 == 0 else ("b", "a")  # A B | B A | A B ... (ABBA)
             for side in order:
                 if side == "a":
-                    e, t = c.window(run_a, n_a)
-                    ea.append(e / (n_a * bat_a))
-                    la.append(t / (n_a * bat_a))
+                    e, t, k = c.window(run_a, n_a, w)
+                    ea.append(e / (k * bat_a))
+                    la.append(t / (k * bat_a))
                 else:
-                    e, t = c.window(run_b, n_b)
-                    eb.append(e / (n_b * bat_b))
-                    lb.append(t / (n_b * bat_b))
+                    e, t, k = c.window(run_b, n_b, w)
+                    eb.append(e / (k * bat_b))
+                    lb.append(t / (k * bat_b))
     er = [b / a for a, b in zip(ea, eb, strict=True)]
     lr = [b / a for a, b in zip(la, lb, strict=True)]
     e_med, e_ci, cov = median_ci95(er)
