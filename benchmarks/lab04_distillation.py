@@ -148,8 +148,8 @@ def seeds_run(seeds: list[int], ns: dict) -> None:
               f"{cmp.energy_ratio:.3f} (CI up to {cmp.energy_ratio_ci95[1]:.3f}, {cmp.kind}); distil "
               f"{e_train.duration_s:.1f} s / {e_train.energy_j:.0f} J, scratch {t_scratch:.1f} s ({load()})")
         if seed == seeds[0]:
-            inf_t = gk.measure_inference(teacher, x_chk[:64], windows=6)
-            inf_s = gk.measure_inference(student, x_chk[:64], windows=6)
+            inf_t = gk.measure_inference(teacher, x_chk[:256], windows=6)
+            inf_s = gk.measure_inference(student, x_chk[:256], windows=6)
             e_distil = e_logits.energy_j + e_train.energy_j
             n_star = ns["break_even"](e_distil, inf_t.energy_j_per_inference, inf_s.energy_j_per_inference)
             print(f"  lifecycle (figure of Part 6): distil {e_distil:.0f} J, teacher "
