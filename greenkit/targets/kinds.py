@@ -139,6 +139,23 @@ def _accuracy_drop(ctx: Context, t) -> Measured:
                     f"{ctx.accuracy(t.artefact):.2%} (percentage points) on {ctx.n_test():,} test images, same run")
 
 
+@quantity("accuracy_gain")
+def _accuracy_gain(ctx: Context, t) -> Measured:
+    """Submission minus another submitted model (option ``over``), in percentage points.
+
+    E.g. a distilled student over the same student trained from scratch on the same
+    budget: both are saved artefacts, both re-evaluated here on the same test images.
+    """
+    over = t.options.get("over")
+    if not over:
+        raise ValueError(f"target {t.id!r}: accuracy_gain needs `over = \"<other artefact>\"`")
+    if over not in ctx.models:
+        raise KeyError(f"target {t.id!r} compares with artefact {over!r}, which was not submitted")
+    gain = (ctx.accuracy(t.artefact) - ctx.accuracy(over)) * 100
+    return Measured(gain, "measured", f"{t.artefact} {ctx.accuracy(t.artefact):.2%} minus {over} "
+                    f"{ctx.accuracy(over):.2%} (percentage points) on {ctx.n_test():,} test images, same run")
+
+
 def _weights(model: nn.Module, scope: str) -> list[torch.Tensor]:
     from greenkit.metrics.profile import _state_tensors, _weight
     if scope == "all":

@@ -121,3 +121,18 @@ def test_a_crashing_model_fails_closed(write_spec, baseline):
 
     r = _one(write_spec, baseline, Broken(), 'kind = "accuracy_min"\nthreshold = 0.0')
     assert r.status == "error" and "boom" in r.reason
+
+
+def test_accuracy_gain_compares_two_submitted_models(write_spec, baseline):
+    """Is accuracy_gain (model minus `over`) computed from both artefacts, and a missing `over` refused?"""
+    from greenkit.metrics import accuracy
+
+    worse = pruned(copy.deepcopy(baseline), 0.995)
+    spec = load_spec(write_spec("t", '[[target]]\nkind = "accuracy_gain_min"\nthreshold = 1.0\nover = "scratch"\n'))
+    rep = evaluate(spec, {"model": baseline, "scratch": worse}, baseline=baseline)
+    r = rep.results[0]
+    n = 50  # the n_per_class write_spec puts in the spec
+    want = (accuracy(baseline, n_per_class=n) - accuracy(worse, n_per_class=n)) * 100
+    assert r.status == "pass" and abs(r.value - want) < 1e-9
+    rep = evaluate(spec, {"model": baseline}, baseline=baseline)
+    assert rep.results[0].status != "pass" and "scratch" in rep.results[0].reason
