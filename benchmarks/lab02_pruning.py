@@ -19,14 +19,13 @@ The machine is shared: the load average is printed with every timing.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import nbformat
+
+from greenkit.course import execute_notebook, machine_load
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = "lab02_pruning"
@@ -35,20 +34,11 @@ BUDGET_S = 150.0
 
 
 def load() -> str:
-    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+    return machine_load()
 
 
 def run_notebook(timeout_s: int = 900) -> float:
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    with tempfile.TemporaryDirectory(prefix="bench-lab02-") as tmp:
-        shutil.copy(NOTEBOOK, Path(tmp) / NOTEBOOK.name)
-        client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3", allow_errors=False,
-                                resources={"metadata": {"path": tmp}})
-        t0 = time.perf_counter()
-        client.execute()
-        return time.perf_counter() - t0
+    return execute_notebook(NOTEBOOK, timeout_s)
 
 
 def notebook_namespace() -> dict:
