@@ -134,16 +134,28 @@ def test_predict_hidden_test_matches_profile():
 
 
 def test_spec_targets():
-    """Does the lab's spec hold the targets the report card describes (student <= 5% of the teacher)?"""
+    """Does the lab's spec hold the targets the report card describes (student <= 5% of the teacher,
+    distilled over scratch checked by the fresh-process checker from the two submitted artefacts)?"""
     spec = gk.targets.load_spec(LAB)
     ids = {t.id: t for t in spec.targets}
-    assert set(ids) == {"accuracy", "params", "energy"}
+    assert set(ids) == {"accuracy", "params", "energy", "gain", "scratch_params"}
+    assert {t.artefact for t in spec.targets} == {"student", "scratch"}
+    assert ids["scratch_params"].weight == 0, "a precondition of the gain, worth no points"
+    assert ids["gain"].kind == "accuracy_gain_min" and ids["gain"].options == {"over": "scratch"}
+    assert ids["gain"].threshold > 0
     assert ids["params"].kind == "params_ratio_max" and ids["params"].threshold <= 0.05
     assert ids["energy"].kind == "energy_ratio_max" and ids["energy"].threshold <= 0.3
     assert spec.baseline == "cnn"
     student = gk.zoo.build("cnn", channels=(8, 16, 16), hidden=32)
     ratio = sum(p.numel() for p in student.parameters()) / sum(p.numel() for p in gk.zoo.build("cnn").parameters())
     assert ratio <= ids["params"].threshold
+
+
+def test_report_card_submits_both_students():
+    """Does the report card submit the artefacts the spec names, and leave the gain to the checker?"""
+    src = _cells(SOLUTIONS)["report_card"]
+    assert 'gk.check({"student": student, "scratch": scratch}, lab="lab04_distillation")' in src
+    assert "accuracy(" not in src, "the gain is recomputed by the checker, not in the student's kernel"
 
 
 @pytest.mark.slow
