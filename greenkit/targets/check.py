@@ -138,7 +138,9 @@ def verify(folder: str | Path, lab: str | None = None, *, targets: list[str] | N
         spec = load_spec(lab).select(targets)
     except (FileNotFoundError, ValueError, KeyError) as err:
         return Report.failed(str(lab), str(lab), f"spec: {err}", verified_by=verified_by)
-    needed = sorted({t.artefact for t in spec.targets} - {"baseline"})
+    # every artefact a target measures, plus any it is compared with (accuracy_gain's `over`)
+    named = {t.artefact for t in spec.targets} | {t.options["over"] for t in spec.targets if "over" in t.options}
+    needed = sorted(named - {"baseline"})
     models = {}
     for name in needed:
         try:

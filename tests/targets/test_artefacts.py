@@ -115,3 +115,16 @@ def test_nn_module_exports_of_quantized_models_load_safely(tmp_path):
     with torch.no_grad():
         assert torch.allclose(m(X), loaded(X), atol=1e-4)
     assert isinstance(loaded, nn.Module)
+
+
+def test_verify_loads_the_artefact_a_gain_is_measured_over(tmp_path, data_root, write_spec):
+    """Does verify() load the `over` model of an accuracy_gain target, though no target measures it?"""
+    from greenkit.targets import verify
+
+    spec = write_spec("gainlab", '[[target]]\nkind = "accuracy_gain_min"\nthreshold = 1.0\nover = "scratch"\n')
+    folder = tmp_path / "sub"
+    save_model(zoo.load("mlp"), folder / "model", X)
+    save_model(zoo.build("mlp").eval(), folder / "scratch", X)  # untrained: ~10% accuracy
+    report = verify(folder, str(spec))
+    assert report.passed, str(report)
+    assert report.results[0].value > 1.0
