@@ -15,8 +15,8 @@ from greenkit.data import sha256_file
 
 
 @pytest.fixture(scope="session")
-def data_root(tmp_path_factory) -> Path:
-    """GREENKIT_DATA with checkpoints/mlp.pt (+ .json) trained in a few seconds; data falls through to the repo."""
+def _trained_data_root(tmp_path_factory) -> Path:
+    """A data root with checkpoints/mlp.pt (+ .json) trained in a few seconds (built once)."""
     root = tmp_path_factory.mktemp("gkdata")
     (root / "checkpoints").mkdir()
     torch.manual_seed(0)
@@ -34,10 +34,18 @@ def data_root(tmp_path_factory) -> Path:
     (root / "checkpoints" / "mlp.json").write_text(json.dumps(
         {"name": "mlp", "arch": "FashionMLP", "kwargs": {"hidden": [512, 256]}, "epochs": 3,
          "test_accuracy": 0.0, "sha256": sha256_file(pt)}))
-    mp = pytest.MonkeyPatch()
-    mp.setenv("GREENKIT_DATA", str(root))
-    yield root
-    mp.undo()
+    return root
+
+
+@pytest.fixture
+def data_root(_trained_data_root, monkeypatch) -> Path:
+    """GREENKIT_DATA -> the quick 'mlp' root for this test only; data falls through to the repo.
+
+    (Function-scoped on purpose: a session-wide GREENKIT_DATA leaked the fake checkpoint
+    into later test files, e.g. tests/test_zoo.py.)
+    """
+    monkeypatch.setenv("GREENKIT_DATA", str(_trained_data_root))
+    return _trained_data_root
 
 
 @pytest.fixture
