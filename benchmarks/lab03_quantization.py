@@ -59,6 +59,7 @@ def margins(seeds=(0, 1, 2)) -> None:
     exec(src["quant-models"].split("int8_w = ")[0], ns)
     exec(src["qat-run"].split("t0 = time.perf_counter()")[0], ns)
     import torch
+
     import greenkit as gk
     baseline, accuracy, base_acc = ns["baseline"], ns["accuracy"], ns["base_acc"]
     base_bytes = ns["size_bytes"](baseline)
