@@ -64,6 +64,10 @@ def ensure_env(extras: str = "") -> None:
 def lab(args: list[str]) -> int:
     ensure_env()
     os.chdir(ROOT / "labs")
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in args:
+        # containers (Docker, some hubs and CI boxes) run as root; JupyterLab refuses without this
+        print("Running as root: starting JupyterLab with --allow-root", flush=True)
+        args = [*args, "--allow-root"]
     return subprocess.call([str(PY), "-m", "jupyter", "lab", *args], env=_env())
 
 
