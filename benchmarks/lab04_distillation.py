@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import nbformat
+
+from greenkit.course import cell_sources, execute_notebook, machine_load
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = "lab04_distillation"
@@ -40,20 +39,12 @@ BUDGET_S = 150.0
 
 
 def load() -> str:
-    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+    return machine_load()
 
 
 def run_notebook(timeout_s: int = 900) -> float:
-    from nbclient import NotebookClient
-
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    with tempfile.TemporaryDirectory(prefix="bench-lab04-") as tmp:
-        shutil.copy(NOTEBOOK, Path(tmp) / NOTEBOOK.name)
-        client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3", allow_errors=False,
-                                resources={"metadata": {"path": tmp}})
-        t0 = time.perf_counter()
-        client.execute()
-        wall = time.perf_counter() - t0
+    wall = execute_notebook(NOTEBOOK, timeout_s, nb=nb)
     for cell in nb.cells:  # the notebook's own printed results, for the record
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and cell.metadata.get("nbgrader", {}).get("grade_id") in (
@@ -63,9 +54,7 @@ def run_notebook(timeout_s: int = 900) -> float:
 
 
 def _cells() -> dict[str, str]:
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-            if "grade_id" in c.metadata.get("nbgrader", {})}
+    return cell_sources(LAB)
 
 
 def reference() -> dict:

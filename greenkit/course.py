@@ -132,8 +132,11 @@ def cell_sources(lab: str, root: Path | None = None) -> dict[str, str]:
             if c.cell_type == "code" and "grade_id" in c.metadata.get("nbgrader", {})}
 
 
-def execute_notebook(path: Path | str, timeout_s: int = 900, allow_errors: bool = False) -> float:
+def execute_notebook(path: Path | str, timeout_s: int = 900, allow_errors: bool = False,
+                     nb: nbformat.NotebookNode | None = None) -> float:
     """Execute a notebook top to bottom in a temporary copy of its folder; return wall seconds.
+
+    Pass ``nb`` (the notebook read from ``path``) to keep its outputs: it is executed in place.
 
     Raises ``nbclient.exceptions.CellExecutionError`` on the first failing cell
     (unless ``allow_errors``) and ``CellTimeoutError`` when a cell exceeds ``timeout_s``.
@@ -143,7 +146,7 @@ def execute_notebook(path: Path | str, timeout_s: int = 900, allow_errors: bool 
     from nbclient import NotebookClient
 
     path = Path(path)
-    nb = nbformat.read(path, as_version=4)
+    nb = nbformat.read(path, as_version=4) if nb is None else nb
     with tempfile.TemporaryDirectory(prefix=f"run-{path.stem}-") as tmp:
         shutil.copytree(path.parent, tmp, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "greenkit-submissions"))
