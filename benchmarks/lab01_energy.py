@@ -8,9 +8,10 @@
 2. For each seed, runs the report card's steps directly: the reference protocol
    (``my_energy_per_inference`` from the solution notebook) on A = baseline CNN and
    B = CNN(16, 32, 64) at batch 64, then ``gk.check`` (fresh process). Prints each target's
-   margin: MACs ratio below 0.30, the checker's energy ratio below 1.0, and the overlap of the
-   protocol's conservative ratio interval [low_B / high_A, high_B / low_A] with the accepted band
-   [lo / 1.15, hi * 1.15] around the checker's interval (overlap / band width; > 0 passes).
+   margin: MACs ratio below 0.30, the checker's energy ratio below 1.0, and the "reproduce" grade
+   cell's: the protocol's ratio of means over the checker's ratio must lie in [0.5, 2.0] (margin =
+   distance of log2(yours / checker) from the nearer end, in log2 units: 1.0 = exact agreement); it
+   also says whether the two 95% intervals overlap (not graded).
 
 The machine is shared: the load average is printed with every timing.
 
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAB = "lab01_energy"
 NOTEBOOK = ROOT / "solutions" / LAB / f"{LAB}.ipynb"
 BUDGET_S = 150.0
-SLACK = 1.15          # must match the "reproduce" grade cell
+FACTOR = 2.0          # must match the "reproduce" grade cell: yours / checker within [1/2, 2]
 
 
 def load() -> str:
@@ -85,15 +86,15 @@ def one_seed(seed: int, ns: dict) -> dict:
         raise RuntimeError(f"seed {seed}: the checker failed: {report.error}")
     macs, energy = report["macs-ratio"], report["energy-ratio"]
     lo, hi = energy.interval
-    band = (lo / SLACK, hi * SLACK)
+    agreement = mine / energy.value
     return {
         "seed": seed, "seconds": time.perf_counter() - t0, "load": load(),
         "macs_ratio": macs.value, "macs_margin": macs.threshold - macs.value,
         "energy_ratio": energy.value, "energy_ci": (lo, hi), "energy_margin": energy.threshold - energy.value,
-        "mine": mine, "mine_ci": mine_ci, "band": band,
-        "reproduce_margin": (min(mine_ci[1], band[1]) - max(mine_ci[0], band[0])) / (band[1] - band[0]),
-        "centre_inside": band[0] <= mine <= band[1],
-        "passed": report.passed and mine_ci[0] <= band[1] and mine_ci[1] >= band[0], "kind": energy.method,
+        "mine": mine, "mine_ci": mine_ci, "agreement": agreement,
+        "reproduce_margin": math.log2(FACTOR) - abs(math.log2(agreement)) if agreement > 0 else -math.inf,
+        "overlap": mine_ci[0] <= hi and mine_ci[1] >= lo,
+        "passed": report.passed and 1 / FACTOR <= agreement <= FACTOR, "kind": energy.method,
     }
 
 
@@ -119,14 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  seed {r['seed']}: MACs ratio {r['macs_ratio']:.3f} (margin {r['macs_margin']:+.3f} vs <= 0.30); "
               f"checker energy B/A {r['energy_ratio']:.3f} [{lo:.3f}, {hi:.3f}] {r['kind']} "
               f"(margin {r['energy_margin']:+.3f} vs <= 1.0); protocol B/A {r['mine']:.3f} "
-              f"[{r['mine_ci'][0]:.3f}, {r['mine_ci'][1]:.3f}] vs band [{r['band'][0]:.3f}, {r['band'][1]:.3f}] "
-              f"(overlap {r['reproduce_margin']:+.0%} of the band; ratio itself "
-              f"{'inside' if r['centre_inside'] else 'outside'}); "
+              f"[{r['mine_ci'][0]:.3f}, {r['mine_ci'][1]:.3f}]: yours / checker {r['agreement']:.2f} "
+              f"(margin {r['reproduce_margin']:+.2f} log2 units; intervals "
+              f"{'overlap' if r['overlap'] else 'apart'}); "
               f"{'PASS' if r['passed'] else 'FAIL'}; {r['seconds']:.0f} s, {r['load']}")
     ok &= all(r["passed"] for r in rows)
     if rows:
         print(f"worst margins: energy {min(r['energy_margin'] for r in rows):+.3f}, "
-              f"reproduce {min(r['reproduce_margin'] for r in rows):+.1%}")
+              f"reproduce {min(r['reproduce_margin'] for r in rows):+.2f} log2 units "
+              f"(yours / checker {min(r['agreement'] for r in rows):.2f}-{max(r['agreement'] for r in rows):.2f})")
     return 0 if ok else 1
 
 

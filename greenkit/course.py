@@ -278,6 +278,25 @@ def _autograde_scores(course: Path, lab: str, student: str) -> tuple[dict, list[
     return scores, manual
 
 
+def _cell_outputs(folder: Path, grade_id: str, limit_chars: int = 2000) -> str:
+    """What the cell ``grade_id`` printed and raised in the autograded notebooks of ``folder``.
+
+    Put into a failed round trip's report, so that a CI log says *why* the solution lost points.
+    """
+    texts = []
+    for path in sorted(folder.glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") != grade_id:
+                continue
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream":
+                    texts.append(out.get("text", ""))
+                elif out.get("output_type") == "error":
+                    texts.append(f"{out.get('ename')}: {out.get('evalue')}")
+    text = "".join(t if t.endswith("\n") else t + "\n" for t in texts).strip()
+    return text if len(text) <= limit_chars else "..." + text[-limit_chars:]
+
+
 def roundtrip(lab: str, timeout_s: float = 1800) -> RoundTrip:
     """Run the four checks of the module docstring for ``lab``; never raises on findings."""
     import time
@@ -313,7 +332,9 @@ def roundtrip(lab: str, timeout_s: float = 1800) -> RoundTrip:
                 result.solution_scores, result.manual_cells = scores, manual
                 for gid, (got, top) in scores.items():
                     if got != top:
-                        result.problems.append(f"solution earns {got:g}/{top:g} on '{gid}'")
+                        why = _cell_outputs(course / "autograded" / student / lab, gid)
+                        result.problems.append(f"solution earns {got:g}/{top:g} on '{gid}'"
+                                               + (f"; the cell printed:\n{why}" if why else ""))
                 if not scores:
                     result.problems.append("the lab has no auto-graded cells")
             else:

@@ -70,3 +70,4 @@ def test_roundtrip_catches_drift_and_a_solution_that_fails(fake_course):
     text = " ".join(result.problems)
     assert "differs from what generation produces" in text
     assert "solution earns 0/1 on 'test_evaluate'" in text
+    assert "AssertionError: your accuracy 0.5000" in text, "a failed round trip must say why the cell failed"

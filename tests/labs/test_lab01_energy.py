@@ -89,6 +89,30 @@ def test_spec_matches_the_grade_cell():
     assert 'report["energy-ratio"]' in cells["reproduce"]
 
 
+class _FakeResult:
+    def __init__(self, value, interval):
+        self.value, self.interval, self.method = value, interval, "estimated (test)"
+
+
+@pytest.mark.parametrize(("mine_a", "mine_b", "passes"), [
+    ((1.0, 0.95, 1.05), (0.40, 0.39, 0.41), True),    # honest, 33% above the checker, intervals apart
+    ((1.0, 0.95, 1.05), (0.22, 0.21, 0.23), True),    # honest, 27% below
+    ((1.0, 0.95, 1.05), (1.00, 0.95, 1.05), False),   # measured model A twice
+    ((0.30, 0.29, 0.31), (1.00, 0.95, 1.05), False),  # A and B swapped
+    ((1.0, 0.95, 1.05), (0.0, 0.0, 0.0), False),      # B's windows ran nothing
+])
+def test_reproduce_cell_accepts_honest_disagreement_and_rejects_wrong_protocols(mine_a, mine_b, passes):
+    """Does the 'reproduce' grade cell pass within a factor of 2 of the checker's ratio, and only then?"""
+    ns = {"math": math, "report": {"energy-ratio": _FakeResult(0.30, (0.28, 0.32))},
+          "mine_a": mine_a, "mine_b": mine_b}
+    cell = _cells(SOLUTIONS)["reproduce"]
+    if passes:
+        exec(cell, ns)
+    else:
+        with pytest.raises(AssertionError):
+            exec(cell, ns)
+
+
 @pytest.mark.slow
 def test_lab01_roundtrip():
     """Does the solution earn full marks, the untouched notebook zero, and labs/ match generation?"""
