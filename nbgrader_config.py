@@ -5,8 +5,14 @@ versions in labs/<lab>/ (committed). Student submissions, autograded copies,
 feedback and the gradebook database stay outside git (see .gitignore).
 """
 
-from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import (
+import os
+
+# Kernels started by nbgrader inherit this: PyTorch's idle OpenMP threads sleep instead of spinning,
+# so energy measured while autograding a class does not drift with the grading machine's load.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
     CheckCellMetadata,
     Execute,
@@ -15,7 +21,7 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from greenkit.grading import ClearGreenkitSubmissions, VerifyGreenkitTargets
+from greenkit.grading import ClearGreenkitSubmissions, VerifyGreenkitTargets  # noqa: E402
 
 c = get_config()  # noqa: F821  (provided by nbgrader)
 

@@ -8,13 +8,16 @@
    fine-tune's seed and the choice of calibration images):
    INT8 (own weights + percentile-calibrated activations) and INT4 (packed, after QAT) accuracy drop
    and size ratio vs the targets of greenkit/targets/specs/lab03_quantization.toml, and the torchao
-   INT8 latency / energy ratios to FP32 (batch 256, one thread) measured with gk.compare, next to a
-   second, identical reference pipeline, as in the notebook's INT8 energy grade cell.
+   INT8 latency / energy ratios to FP32 (batch 256) measured with gk.compare; then, as in the
+   notebook's INT8 energy grade cell, the solution's pipeline against a second, identical reference
+   pipeline (must be <= 1.3), and a wrong pipeline (compiled FP32, not quantized) against the same
+   reference (must be > 1.3, or the grade cell could not tell them apart).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import sys
@@ -27,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAB = "lab03_quantization"
 NB = ROOT / "solutions" / LAB / f"{LAB}.ipynb"
 BUDGET_S = 150
+VS_REF_MAX = 1.3      # must match the int8_energy grade cell
 
 
 def load() -> str:
@@ -75,27 +79,35 @@ def margins(seeds=(0, 1, 2)) -> None:
         int4 = ns["quantize_mlp"](ns["qat_finetune"](baseline, n_bits=4, seed=seed), 4)
         torch.manual_seed(seed)
         fast, ref = ns["int8_torchao"](baseline), ns["int8_torchao"](baseline)
+        fp32 = torch.compile(copy.deepcopy(baseline))   # a wrong answer: compiled but not quantized
         with torch.inference_mode():
             fast(batch)
             ref(batch)
+            fp32(batch)
             c_you = gk.compare(baseline, fast, batch, pairs=8)
-            c_ref = gk.compare(baseline, ref, batch, pairs=8)
+            c_vs = gk.compare(ref, fast, batch, pairs=8)     # the grade cell: yours vs the reference
+            c_wrong = gk.compare(ref, fp32, batch, pairs=8)
         r = dict(seed=seed,
                  int8_drop=(base_acc - accuracy(int8)) * 100, int8_size=ns["size_bytes"](int8) / base_bytes,
                  int4_drop=(base_acc - accuracy(int4)) * 100, int4_size=ns["size_bytes"](int4) / base_bytes,
-                 lat=c_you.latency_ratio, energy=c_you.energy_ratio, energy_ref=c_ref.energy_ratio,
+                 lat=c_you.latency_ratio, energy=c_you.energy_ratio, vs_ref=c_vs.energy_ratio,
+                 vs_ref_ci=c_vs.energy_ratio_ci95, wrong=c_wrong.energy_ratio,
                  kind=c_you.kind, s=time.perf_counter() - t0)
         rows.append(r)
         print(f"seed {seed}: INT8 drop {r['int8_drop']:+.2f} pt (target <= 0.5, margin {0.5 - r['int8_drop']:.2f}), "
               f"size {r['int8_size']:.3f} (<= 0.3); INT4 drop {r['int4_drop']:+.2f} pt (<= 1.5, margin "
               f"{1.5 - r['int4_drop']:.2f}), size {r['int4_size']:.3f} (<= 0.2); torchao INT8 latency ratio "
-              f"{r['lat']:.3f} (speed-up {1 / r['lat']:.2f}x), energy ratio {r['energy']:.3f} ({r['kind']}) vs "
-              f"reference {r['energy_ref']:.3f} (pass if <= {1.25 * r['energy_ref'] + 0.05:.3f}); {r['s']:.0f} s; "
+              f"{r['lat']:.3f} (speed-up {1 / r['lat']:.2f}x), energy ratio {r['energy']:.3f} ({r['kind']}); "
+              f"grade cell: yours / reference INT8 {r['vs_ref']:.3f} [{r['vs_ref_ci'][0]:.3f}, {r['vs_ref_ci'][1]:.3f}] "
+              f"(<= {VS_REF_MAX}, margin {VS_REF_MAX - r['vs_ref']:+.3f}); unquantized FP32 / reference "
+              f"{r['wrong']:.2f} (must fail); {r['s']:.0f} s; "
               f"load {load()}", flush=True)
     print(f"\nbaseline test accuracy {base_acc:.4f}, {torch.get_num_threads()} thread(s), {torch.__version__}")
     for key, thr in (("int8_drop", 0.5), ("int8_size", 0.3), ("int4_drop", 1.5), ("int4_size", 0.2)):
         worst = max(r[key] for r in rows)
         print(f"{key:10s} worst {worst:.3f} vs threshold {thr} -> margin {thr - worst:.3f}")
+    print(f"grade cell yours / reference: worst {max(r['vs_ref'] for r in rows):.3f} (<= {VS_REF_MAX}); a wrong "
+          f"(unquantized) pipeline: lowest {min(r['wrong'] for r in rows):.2f} (must be > {VS_REF_MAX})")
     print(f"INT8 speed-up on this CPU (median of seeds): {1 / statistics.median(r['lat'] for r in rows):.2f}x; "
           f"energy ratio {statistics.median(r['energy'] for r in rows):.3f} ({rows[0]['kind']})")
 

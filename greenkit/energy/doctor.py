@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import greenkit
 from greenkit.energy.base import BACKENDS, Backend, get_backend
 from greenkit.energy.meter import MIN_UPDATES_PER_WINDOW, _auto
 from greenkit.energy.rapl import DEFAULT_ROOT, RaplBackend, discover_zones
@@ -40,7 +41,8 @@ def _environment() -> dict:
         model = platform.processor()
     return {"os": platform.system(), "kernel": platform.release(), "python": sys.version.split()[0],
             "cpu": model, "logical_cpus": os.cpu_count(), "euid": os.geteuid() if hasattr(os, "geteuid") else None,
-            "virtualisation": hints}
+            "virtualisation": hints, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY") or None,
+            "omp_wait_policy_set_by_greenkit": greenkit.OMP_WAIT_POLICY_SET_BY_GREENKIT}
 
 
 def _probe_rapl(b: RaplBackend, budget_s: float = 0.2) -> dict:
@@ -102,11 +104,24 @@ def diagnose(powercap_root: str | os.PathLike | None = None, probe: bool = False
     }
 
 
+def _omp_line(env: dict) -> str:
+    policy = env["omp_wait_policy"] or ""
+    if policy.upper() != "PASSIVE":
+        return (f"{policy or 'default'}: idle PyTorch threads spin, so energy readings grow with the machine's "
+                "load; set OMP_WAIT_POLICY=PASSIVE before starting Python (`make lab` does)")
+    if env["omp_wait_policy_set_by_greenkit"]:
+        return ("PASSIVE, set by `import greenkit` (it must come before `import torch`, as in the labs; "
+                "`make lab` sets it for every kernel)")
+    return "PASSIVE, from the environment (idle PyTorch threads sleep)"
+
+
 def _text(d: dict) -> str:
     env = d["environment"]
     out = ["greenkit doctor: energy sources on this machine", "",
            f"  {env['os']} {env['kernel']}, {env['cpu'] or 'unknown CPU'}, {env['logical_cpus']} logical CPUs"
-           + (f"; looks like: {', '.join(env['virtualisation'])}" if env["virtualisation"] else ""), ""]
+           + (f"; looks like: {', '.join(env['virtualisation'])}" if env["virtualisation"] else ""),
+           "  OpenMP waiting: " + _omp_line(env),
+           ""]
     for s in d["sources"]:
         mark = "yes" if s["available"] else "no "
         out.append(f"  [{mark}] {s['name']:<9} {s['device']}, {s['kind']}")

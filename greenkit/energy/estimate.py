@@ -26,7 +26,7 @@ import time
 
 from greenkit.energy.base import Availability, Backend, CounterSession, Reading, register
 
-__all__ = ["DEFAULT_WATTS_PER_CORE", "EstimateBackend"]
+__all__ = ["DEFAULT_WATTS_PER_CORE", "EstimateBackend", "openmp_spin_note"]
 
 #: Assumed power per busy core when nothing better is known, in watts.
 DEFAULT_WATTS_PER_CORE = 10.0
@@ -54,6 +54,21 @@ def _env_float(name: str) -> float | None:
     if not (f > 0 and math.isfinite(f)):
         raise ValueError(f"{name}={v!r} must be a positive number of watts")
     return f
+
+
+def openmp_spin_note() -> str | None:
+    """A warning when OpenMP threads may spin while waiting, which inflates CPU time under load.
+
+    Only ``OMP_WAIT_POLICY=PASSIVE`` makes waiting threads sleep; ``import greenkit`` before
+    ``import torch`` sets it (see ``greenkit/__init__.py``).
+    """
+    policy = os.environ.get("OMP_WAIT_POLICY", "")
+    if policy.strip().upper() == "PASSIVE":
+        return None
+    shown = f"OMP_WAIT_POLICY={policy}" if policy else "OMP_WAIT_POLICY is not set"
+    return (f"{shown}: PyTorch's OpenMP threads spin while they wait, and the CPU time they burn grows "
+            "with the machine's load, so this estimate does too; start Python with "
+            "OMP_WAIT_POLICY=PASSIVE (`make lab` does), or import greenkit before torch")
 
 
 @register("estimate")
@@ -89,11 +104,12 @@ class EstimateBackend(Backend):
 
     def _probe(self) -> Availability:
         res = time.get_clock_info("process_time").resolution
+        spin = openmp_spin_note()
         return Availability(
             self.name, True, self.kind, f"always available: {self.describe()}", (),
             "greenkit/energy/estimate.py docstring",
             {"update_period_s": max(res, 0.001), "watts_per_core": self.watts_per_core,
-             "basis": self.basis, "clock_resolution_s": res})
+             "basis": self.basis, "clock_resolution_s": res, "notes": [spin] if spin else []})
 
     def open(self) -> EstimateSession:
         return EstimateSession(self.watts_per_core)

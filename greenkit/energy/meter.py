@@ -154,6 +154,7 @@ def _auto(overrides: dict[str, Backend] | None = None) -> Selection:
         chosen.append(est)
         notes.append("no CPU energy counter is readable here, so CPU energy is ESTIMATED; "
                      "`greenkit doctor` says how to enable a counter")
+        notes.extend(est.availability().details.get("notes", []))
     nv = overrides.get("nvml") or get_backend("nvml")
     av = nv.availability()
     if av.available:

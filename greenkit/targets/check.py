@@ -164,6 +164,7 @@ def verify_fresh(folder: str | Path, lab: str, *, targets: list[str] | None = No
             cmd += ["--target", t]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}  # no injected startup code
         env["PYTHONNOUSERSITE"] = "1"
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see greenkit/__init__.py: spinning threads skew energy
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env,
                                   cwd=str(cwd or tmp))

@@ -49,3 +49,13 @@ def test_diagnose_here_matches_this_machine():
     available = {s["name"] for s in d["sources"] if s["available"]}
     assert set(d["labs_will_use"]["backend"].split("+")) <= available
     assert d["environment"]["logical_cpus"] >= 1
+
+
+def test_doctor_reports_the_openmp_wait_policy(tmp_path, capsys, monkeypatch):
+    """Does doctor warn when idle OpenMP threads spin, and not when they sleep?"""
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    _, out = run_cli(["--powercap-root", str(tmp_path / "none")], capsys)
+    assert "OpenMP waiting: ACTIVE: idle PyTorch threads spin" in out
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    _, out = run_cli(["--powercap-root", str(tmp_path / "none")], capsys)
+    assert "OpenMP waiting: PASSIVE" in out and "spin" not in out.split("OpenMP waiting:")[1].splitlines()[0]

@@ -67,3 +67,37 @@ def test_measure_estimate_is_labelled():
     assert m.kind == "estimated" and list(m.energy_j_by_domain) == ["cpu (estimated)"]
     assert m.source.startswith("estimate:") and "ESTIMATED" in repr(m)
     assert m.extended_by_s == 0  # no counter to wait for
+
+
+def test_spinning_openmp_threads_are_flagged_in_the_estimate(monkeypatch):
+    """Does an estimate taken while OpenMP may spin say so, and one under PASSIVE waiting not?"""
+    from greenkit.energy.estimate import openmp_spin_note
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert "OMP_WAIT_POLICY=ACTIVE" in openmp_spin_note()
+    assert openmp_spin_note() in EstimateBackend().availability().details["notes"]
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    assert "not set" in openmp_spin_note()
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+    assert openmp_spin_note() is None
+    assert EstimateBackend().availability().details["notes"] == []
+
+
+@pytest.mark.parametrize(("code", "preset", "expected"), [
+    ("import greenkit", None, "PASSIVE True"),               # before torch: greenkit sets it
+    ("import torch, greenkit", None, "None False"),          # after torch: too late, left alone
+    ("import greenkit", "ACTIVE", "ACTIVE False"),           # the user's choice is kept
+])
+def test_import_greenkit_before_torch_sets_passive_waiting(code, preset, expected):
+    """Does `import greenkit` set OMP_WAIT_POLICY=PASSIVE only when OpenMP has not read it yet?"""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    probe = (f"{code}; import os; print(os.environ.get('OMP_WAIT_POLICY'), "
+             "greenkit.OMP_WAIT_POLICY_SET_BY_GREENKIT)")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[0] == expected

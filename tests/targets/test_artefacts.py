@@ -128,3 +128,18 @@ def test_verify_loads_the_artefact_a_gain_is_measured_over(tmp_path, data_root, 
     report = verify(folder, str(spec))
     assert report.passed, str(report)
     assert report.results[0].value > 1.0
+
+
+@pytest.mark.skipif(os.name == "nt", reason="uses a shell script as the checker's interpreter")
+def test_the_fresh_checker_process_waits_passively(tmp_path, monkeypatch):
+    """Does the checker's process get OMP_WAIT_POLICY=PASSIVE, so its energy does not grow with machine load?"""
+    from greenkit.targets import verify_fresh
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    dump = tmp_path / "env.txt"
+    fake_python = tmp_path / "python"
+    fake_python.write_text(f"#!/bin/sh\nenv > {dump}\n")
+    fake_python.chmod(0o755)
+    report = verify_fresh(tmp_path, "lab01_energy", python=str(fake_python))
+    assert report.error, "a checker that writes no report must fail closed"
+    assert "OMP_WAIT_POLICY=PASSIVE" in dump.read_text().splitlines()
