@@ -13,8 +13,8 @@
   guessing a region from an IP address gives wrong answers; pass ``region=``.
 
 Scopes differ between sources and this matters when comparing rows: Ember figures are
-*life-cycle* emissions per kWh *generated* (gCO2e/kWh); China's MEE and NDRC factors
-are *direct CO2* per kWh of grid electricity (gCO2/kWh). Ember's figures are rounded
+*life-cycle* emissions per kWh *generated* (gCO2e/kWh); China's MEE/NBS factors
+are *direct CO2* per kWh of grid electricity consumed (gCO2/kWh). Ember's figures are rounded
 here to two significant figures; official factors keep their published digits. Check
 the cited source for newer years before publishing a result.
 
@@ -46,12 +46,9 @@ class GridIntensity:
 
 _EMBER = "Ember, Yearly electricity data / Global Electricity Review 2024 (ember-energy.org), 2 s.f."
 _EMBER_SCOPE = "life-cycle gCO2e per kWh generated"
-_NDRC = ("NDRC Climate Change Dept., '2011 and 2012 China regional grid average CO2 emission factors' "
-         "(2012 factors)")
-_NDRC_SCOPE = "direct CO2 per kWh of regional grid electricity"
-_NDRC_NOTE = ("old (2012); grids have decarbonised since: prefer the MEE/NBS regional factors for a recent "
-              "year if you have them (pass intensity_g_per_kwh=)")
-
+_MEE_NBS = ("China Ministry of Ecology and Environment (MEE) and National Bureau of Statistics (NBS), "
+            "'Announcement on the 2022 electricity CO2 emission factors' (20 Dec 2024)")
+_MEE_NBS_SCOPE = "CO2 per kWh of electricity consumed (grid average), for accounting electricity use"
 #: region key -> GridIntensity. Keys are lower-case; see :func:`regions`.
 REGIONS: dict[str, GridIntensity] = {
     "world": GridIntensity(480, 2023, _EMBER, _EMBER_SCOPE, "global average"),
@@ -67,25 +64,27 @@ REGIONS: dict[str, GridIntensity] = {
     "norway": GridIntensity(30, 2023, _EMBER, _EMBER_SCOPE, "mostly hydro"),
     "brazil": GridIntensity(98, 2023, _EMBER, _EMBER_SCOPE),
     "canada": GridIntensity(170, 2023, _EMBER, _EMBER_SCOPE),
-    "china": GridIntensity(
+    "china": GridIntensity(536.6, 2022, _MEE_NBS, _MEE_NBS_SCOPE,
+                           "national average, the official factor for the CO2 of electricity use; 0.5568 in 2021"),
+    "china-ets": GridIntensity(
         570.3, 2022,
-        "China Ministry of Ecology and Environment (MEE), notice Huanban Qihou Han [2023] No. 43: national "
-        "grid average emission factor 0.5703 tCO2/MWh for 2022",
-        "direct CO2 per kWh of national grid electricity", "national average, the official factor for reporting"),
-    "china-north": GridIntensity(884.3, 2012, _NDRC, _NDRC_SCOPE,
-                                 "North China grid: Beijing, Tianjin, Hebei, Shanxi, Shandong, west Inner Mongolia; "
-                                 + _NDRC_NOTE),
-    "china-northeast": GridIntensity(776.9, 2012, _NDRC, _NDRC_SCOPE,
-                                     "Northeast grid: Liaoning, Jilin, Heilongjiang, east Inner Mongolia; " + _NDRC_NOTE),
-    "china-east": GridIntensity(703.5, 2012, _NDRC, _NDRC_SCOPE,
-                                "East China grid: Shanghai, Jiangsu, Zhejiang, Anhui, Fujian; " + _NDRC_NOTE),
-    "china-central": GridIntensity(525.7, 2012, _NDRC, _NDRC_SCOPE,
-                                   "Central China grid: Henan, Hubei, Hunan, Jiangxi, Sichuan, Chongqing; "
-                                   + _NDRC_NOTE),
-    "china-northwest": GridIntensity(667.1, 2012, _NDRC, _NDRC_SCOPE,
-                                     "Northwest grid: Shaanxi, Gansu, Qinghai, Ningxia, Xinjiang; " + _NDRC_NOTE),
-    "china-south": GridIntensity(527.1, 2012, _NDRC, _NDRC_SCOPE,
-                                 "China Southern grid: Guangdong, Guangxi, Yunnan, Guizhou, Hainan; " + _NDRC_NOTE),
+        "China MEE, notice Huanban Qihou Han [2023] No. 43: national grid average emission factor 0.5703 tCO2/MWh",
+        "direct CO2 per kWh of national grid electricity", "the factor companies use in their 2023-2025 "
+        "greenhouse-gas reports under the national carbon market; for a footprint use 'china'"),
+    "china-north": GridIntensity(677.6, 2022, _MEE_NBS, _MEE_NBS_SCOPE,
+                                 "North China grid: Beijing, Tianjin, Hebei, Shanxi, Shandong, west Inner Mongolia"),
+    "china-northeast": GridIntensity(556.4, 2022, _MEE_NBS, _MEE_NBS_SCOPE,
+                                     "Northeast grid: Liaoning, Jilin, Heilongjiang, east Inner Mongolia"),
+    "china-east": GridIntensity(561.7, 2022, _MEE_NBS, _MEE_NBS_SCOPE,
+                                "East China grid: Shanghai, Jiangsu, Zhejiang, Anhui, Fujian"),
+    "china-central": GridIntensity(539.5, 2022, _MEE_NBS, _MEE_NBS_SCOPE,
+                                   "Central China grid: Henan, Hubei, Hunan, Jiangxi"),
+    "china-northwest": GridIntensity(585.7, 2022, _MEE_NBS, _MEE_NBS_SCOPE,
+                                     "Northwest grid: Shaanxi, Gansu, Qinghai, Ningxia, Xinjiang"),
+    "china-south": GridIntensity(386.9, 2022, _MEE_NBS, _MEE_NBS_SCOPE,
+                                 "China Southern grid: Guangdong, Guangxi, Yunnan, Guizhou, Hainan"),
+    "china-southwest": GridIntensity(226.8, 2022, _MEE_NBS, _MEE_NBS_SCOPE,
+                                     "Southwest grid: Sichuan, Chongqing, Tibet (mostly hydro)"),
 }
 
 _ALIASES = {"us": "united-states", "usa": "united-states", "uk": "united-kingdom", "gb": "united-kingdom",

@@ -34,11 +34,15 @@ def test_every_row_is_dated_and_cited():
 
 
 def test_china_national_and_regional_grids():
-    """Are China's national MEE factor and all six regional grids present, with their sources?"""
-    assert "MEE" in REGIONS["china"].source and REGIONS["china"].g_per_kwh == pytest.approx(570.3)
-    for g in ("north", "northeast", "east", "central", "northwest", "south"):
-        assert f"china-{g}" in REGIONS and "NDRC" in REGIONS[f"china-{g}"].source
+    """Are China's official 2022 factors there: national (MEE/NBS) and all seven regional grids?"""
+    assert "MEE" in REGIONS["china"].source and REGIONS["china"].g_per_kwh == pytest.approx(536.6)
+    assert REGIONS["china"].year == 2022
+    for g in ("north", "northeast", "east", "central", "northwest", "south", "southwest"):
+        row = REGIONS[f"china-{g}"]
+        assert "NBS" in row.source and row.year == 2022, g
+    assert REGIONS["china-southwest"].g_per_kwh < REGIONS["china-south"].g_per_kwh < REGIONS["china-north"].g_per_kwh
     assert footprint(3.6e6, region="CN").region == "china"
+    assert footprint(3.6e6, region="china").grams_co2e == pytest.approx(536.6)
 
 
 def test_accepts_energy_report_like():
