@@ -80,6 +80,25 @@ def test_spec_loads():
 
 
 @pytest.mark.slow
+def test_int8_energy_grade_cell_fails_an_unquantized_pipeline():
+    """Does the INT8 energy grade cell give 0 to a pipeline that compiles but does not quantize?"""
+    import greenkit as gk
+
+    baseline = gk.zoo.load("mlp")
+    x_test, _ = gk.data.load("test")
+    ns = _namespace(SOLUTIONS)
+    ns.update(baseline=baseline, batch=x_test[:256],
+              int8_torchao=lambda model: torch.compile(ns["copy"].deepcopy(model)))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the lab does
+    try:
+        with pytest.raises(AssertionError, match="the reference's energy per inference"):
+            exec(_cells(SOLUTIONS)["int8_energy"], ns)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
 def test_lab03_roundtrip():
     """Does the solution earn full marks, the untouched notebook zero, and labs/ match generation?"""
     result = roundtrip(LAB)
