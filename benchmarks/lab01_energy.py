@@ -9,9 +9,10 @@
    (``my_energy_per_inference`` from the solution notebook) on A = baseline CNN and
    B = CNN(16, 32, 64) at batch 64, then ``gk.check`` (fresh process). Prints each target's
    margin: MACs ratio below 0.30, the checker's energy ratio below 1.0, and the "reproduce" grade
-   cell's: the protocol's ratio of means over the checker's ratio must lie in [0.5, 2.0] (margin =
-   distance of log2(yours / checker) from the nearer end, in log2 units: 1.0 = exact agreement); it
-   also says whether the two 95% intervals overlap (not graded).
+   cell's: ``gk.compare`` in this process, then the protocol right after it; the protocol's ratio
+   over gk.compare's must lie in [0.5, 2.0] (margin = distance of log2(protocol / compare) from the
+   nearer end, in log2 units: 1.0 = exact agreement). The protocol's ratio over the fresh-process
+   checker's is printed too (not graded: it varies between processes).
 
 The machine is shared: the load average is printed with every timing.
 
@@ -42,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAB = "lab01_energy"
 NOTEBOOK = ROOT / "solutions" / LAB / f"{LAB}.ipynb"
 BUDGET_S = 150.0
-FACTOR = 2.0          # must match the "reproduce" grade cell: yours / checker within [1/2, 2]
+FACTOR = 2.0          # must match the "reproduce" grade cell: protocol / gk.compare within [1/2, 2]
 
 
 def load() -> str:
@@ -76,24 +77,24 @@ def one_seed(seed: int, ns: dict) -> dict:
     model_a = gk.zoo.load("cnn")
     model_b = gk.zoo.build("cnn", channels=(16, 32, 64)).eval()
     t0 = time.perf_counter()
-    mine_a = ns["my_energy_per_inference"](model_a, x[:256], 64)
-    mine_b = ns["my_energy_per_inference"](model_b, x[:256], 64)
-    mine = mine_b[0] / mine_a[0]
-    mine_ci = (mine_b[1] / mine_a[2], mine_b[2] / mine_a[1] if mine_a[1] > 0 else math.inf)
     with tempfile.TemporaryDirectory(prefix="bench-lab01-check-") as tmp:
         report = gk.check(model_b, lab=LAB, root=tmp)
     if report.error:
         raise RuntimeError(f"seed {seed}: the checker failed: {report.error}")
+    # the "reproduce" grade cell: gk.compare in this process, then the protocol right after it
+    same = gk.compare(model_a, model_b, x[:64], pairs=8)
+    mine_a = ns["my_energy_per_inference"](model_a, x[:256], 64)
+    mine_b = ns["my_energy_per_inference"](model_b, x[:256], 64)
+    mine = mine_b[0] / mine_a[0]
     macs, energy = report["macs-ratio"], report["energy-ratio"]
     lo, hi = energy.interval
-    agreement = mine / energy.value
+    agreement = mine / same.energy_ratio
     return {
         "seed": seed, "seconds": time.perf_counter() - t0, "load": load(),
         "macs_ratio": macs.value, "macs_margin": macs.threshold - macs.value,
         "energy_ratio": energy.value, "energy_ci": (lo, hi), "energy_margin": energy.threshold - energy.value,
-        "mine": mine, "mine_ci": mine_ci, "agreement": agreement,
+        "mine": mine, "same": same.energy_ratio, "agreement": agreement, "vs_fresh": mine / energy.value,
         "reproduce_margin": math.log2(FACTOR) - abs(math.log2(agreement)) if agreement > 0 else -math.inf,
-        "overlap": mine_ci[0] <= hi and mine_ci[1] >= lo,
         "passed": report.passed and 1 / FACTOR <= agreement <= FACTOR, "kind": energy.method,
     }
 
@@ -120,15 +121,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  seed {r['seed']}: MACs ratio {r['macs_ratio']:.3f} (margin {r['macs_margin']:+.3f} vs <= 0.30); "
               f"checker energy B/A {r['energy_ratio']:.3f} [{lo:.3f}, {hi:.3f}] {r['kind']} "
               f"(margin {r['energy_margin']:+.3f} vs <= 1.0); protocol B/A {r['mine']:.3f} "
-              f"[{r['mine_ci'][0]:.3f}, {r['mine_ci'][1]:.3f}]: yours / checker {r['agreement']:.2f} "
-              f"(margin {r['reproduce_margin']:+.2f} log2 units; intervals "
-              f"{'overlap' if r['overlap'] else 'apart'}); "
+              f"vs gk.compare here {r['same']:.3f}: ratio {r['agreement']:.2f} (margin "
+              f"{r['reproduce_margin']:+.2f} log2 units; vs the fresh checker {r['vs_fresh']:.2f}, not graded); "
               f"{'PASS' if r['passed'] else 'FAIL'}; {r['seconds']:.0f} s, {r['load']}")
     ok &= all(r["passed"] for r in rows)
     if rows:
         print(f"worst margins: energy {min(r['energy_margin'] for r in rows):+.3f}, "
               f"reproduce {min(r['reproduce_margin'] for r in rows):+.2f} log2 units "
-              f"(yours / checker {min(r['agreement'] for r in rows):.2f}-{max(r['agreement'] for r in rows):.2f})")
+              f"(protocol / gk.compare {min(r['agreement'] for r in rows):.2f}-{max(r['agreement'] for r in rows):.2f}; "
+              f"protocol / fresh checker {min(r['vs_fresh'] for r in rows):.2f}-{max(r['vs_fresh'] for r in rows):.2f})")
     return 0 if ok else 1
 
 

@@ -86,7 +86,7 @@ def test_spec_matches_the_grade_cell():
     assert ratio <= ids["macs-ratio"].threshold
     cells = _cells(SOLUTIONS)
     assert 'lab="lab01_energy"' in cells["report-card"]
-    assert 'report["energy-ratio"]' in cells["reproduce"]
+    assert 'report["energy-ratio"]' in cells["reproduce"] and "gk.compare(cnn_cpu, model_b" in cells["reproduce"]
 
 
 class _FakeResult:
@@ -94,23 +94,37 @@ class _FakeResult:
         self.value, self.interval, self.method = value, interval, "estimated (test)"
 
 
-@pytest.mark.parametrize(("mine_a", "mine_b", "passes"), [
-    ((1.0, 0.95, 1.05), (0.40, 0.39, 0.41), True),    # honest, 33% above the checker, intervals apart
-    ((1.0, 0.95, 1.05), (0.22, 0.21, 0.23), True),    # honest, 27% below
-    ((1.0, 0.95, 1.05), (1.00, 0.95, 1.05), False),   # measured model A twice
-    ((0.30, 0.29, 0.31), (1.00, 0.95, 1.05), False),  # A and B swapped
-    ((1.0, 0.95, 1.05), (0.0, 0.0, 0.0), False),      # B's windows ran nothing
+@pytest.mark.parametrize(("per_inference_j", "passes"), [
+    ({"A": 1.0, "B": 0.40}, True),    # honest, 33% above gk.compare's 0.30
+    ({"A": 1.0, "B": 0.22}, True),    # honest, 27% below
+    ({"A": 1.0, "B": 1.00}, False),   # measured model A twice
+    ({"A": 0.30, "B": 1.0}, False),   # A and B swapped
+    ({"A": 1.0, "B": 0.0}, False),    # B's windows ran nothing
 ])
-def test_reproduce_cell_accepts_honest_disagreement_and_rejects_wrong_protocols(mine_a, mine_b, passes):
-    """Does the 'reproduce' grade cell pass within a factor of 2 of the checker's ratio, and only then?"""
-    ns = {"math": math, "report": {"energy-ratio": _FakeResult(0.30, (0.28, 0.32))},
-          "mine_a": mine_a, "mine_b": mine_b}
+def test_reproduce_cell_accepts_honest_disagreement_and_rejects_wrong_protocols(per_inference_j, passes):
+    """Does the 'reproduce' grade cell pass within a factor of 2 of gk.compare's ratio, and only then?"""
+    import types
+
+    compared = []
+
+    def fake_compare(a, b, x, pairs):
+        compared.append((a, b, pairs))
+        return types.SimpleNamespace(energy_ratio=0.30, energy_ratio_ci95=(0.28, 0.32), kind="estimated")
+
+    def protocol(model, images, batch_size):
+        e = per_inference_j[model]
+        return (e, e * 0.95, e * 1.05)
+
+    ns = {"gk": types.SimpleNamespace(compare=fake_compare), "my_energy_per_inference": protocol,
+          "cnn_cpu": "A", "model_b": "B", "x64": None, "x_test": torch.zeros(256, 1, 28, 28),
+          "report": {"energy-ratio": _FakeResult(0.175, (0.169, 0.322))}}
     cell = _cells(SOLUTIONS)["reproduce"]
     if passes:
         exec(cell, ns)
     else:
         with pytest.raises(AssertionError):
             exec(cell, ns)
+    assert compared == [("A", "B", 8)], "the cell must measure baseline A against model B with gk.compare"
 
 
 @pytest.mark.slow
