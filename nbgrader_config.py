@@ -21,7 +21,7 @@ from nbgrader.preprocessors import (  # noqa: E402
     SaveAutoGrades,
 )
 
-from greenkit.grading import ClearGreenkitSubmissions, VerifyGreenkitTargets  # noqa: E402
+from greenkit.course.preprocessors import ClearGreenkitSubmissions, VerifyGreenkitTargets  # noqa: E402
 
 c = get_config()  # noqa: F821  (provided by nbgrader)
 

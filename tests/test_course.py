@@ -45,12 +45,12 @@ def test_strip_outputs_clears_everything():
 
 @pytest.fixture
 def fake_course(tmp_path, monkeypatch):
-    """A copy of solutions/lab00_setup and labs/lab00_setup that tests may break."""
+    """A course folder ($GREENKIT_COURSE) holding copies of lab00_setup that tests may break."""
     sol, labs = tmp_path / "solutions", tmp_path / "labs"
     shutil.copytree(course.SOLUTIONS / "lab00_setup", sol / "lab00_setup")
     shutil.copytree(course.LABS / "lab00_setup", labs / "lab00_setup")
-    monkeypatch.setattr(course, "SOLUTIONS", sol)
-    monkeypatch.setattr(course, "LABS", labs)
+    shutil.copy(course.ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
+    monkeypatch.setenv("GREENKIT_COURSE", str(tmp_path))
     return sol / "lab00_setup" / "lab00_setup.ipynb", labs / "lab00_setup" / "lab00_setup.ipynb"
 
 

@@ -8,7 +8,7 @@
       show the Report it wrote          <--  write the Report as JSON
 
 In a notebook :func:`check` is feedback; the binding verdict for grades comes from
-:class:`greenkit.grading.VerifyGreenkitTargets` (nbgrader) or ``greenkit check NOTEBOOK``,
+:class:`greenkit.course.preprocessors.VerifyGreenkitTargets` (nbgrader) or ``greenkit check NOTEBOOK``,
 which run :func:`verify_fresh` themselves on the files the notebook left behind.
 """
 

@@ -16,7 +16,7 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 from nbgrader.utils import determine_grade
 
-from greenkit.grading import ClearGreenkitSubmissions, VerifyGreenkitTargets
+from greenkit.course.preprocessors import ClearGreenkitSubmissions, VerifyGreenkitTargets
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,4 @@
-"""Instructor tooling: author nbgrader notebooks, generate labs/, round-trip a lab.
-
-    python -m greenkit.course generate [LAB ...]   # solutions/ -> labs/ (all labs by default)
-    python -m greenkit.course roundtrip LAB        # the check every lab's test runs
+"""Generate labs/ from solutions/ and round-trip a lab through nbgrader.
 
 The round trip, in a temporary course directory (nothing in the repo changes):
 
@@ -10,15 +7,10 @@ The round trip, in a temporary course directory (nothing in the repo changes):
 3. autograde the solution notebook: every auto-graded cell must earn full marks;
 4. autograde the untouched student notebook: every graded cell must earn zero,
    and the grader must not crash.
-
-Authoring helpers (``md``, ``code``, ``solution``, ``tests``, ``answer``,
-``write_notebook``) build cells with the nbgrader metadata set right, so a lab
-author writes content, not JSON.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -30,147 +22,15 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
-SOLUTIONS = ROOT / "solutions"
-LABS = ROOT / "labs"
+from greenkit.course.authoring import strip_outputs
+from greenkit.course import layout
 
-__all__ = ["md", "code", "solution", "tests", "answer", "write_notebook", "strip_outputs",
-           "generate", "roundtrip", "RoundTrip", "lab_names", "cell_sources", "execute_notebook",
-           "machine_load"]
+__all__ = ["generate", "roundtrip", "RoundTrip", "lab_names"]
 
-
-# ---------------------------------------------------------------- authoring
-
-def _meta(grade_id: str | None, *, grade: bool, solution: bool, locked: bool,
-          points: float | None = None, task: bool = False) -> dict:
-    meta = {"grade": grade, "solution": solution, "locked": locked, "schema_version": 3}
-    if grade_id:
-        meta["grade_id"] = grade_id
-    if points is not None:
-        meta["points"] = points
-    if task:
-        meta["task"] = True
-    return {"nbgrader": meta}
-
-
-def md(text: str, grade_id: str | None = None) -> nbformat.NotebookNode:
-    """A locked (read-only) markdown cell."""
-    cell = nbformat.v4.new_markdown_cell(text.strip("\n"))
-    if grade_id:
-        cell.metadata.update(_meta(grade_id, grade=False, solution=False, locked=True))
-    return cell
-
-
-def code(src: str, grade_id: str | None = None) -> nbformat.NotebookNode:
-    """A code cell; locked (read-only) when given a ``grade_id``."""
-    cell = nbformat.v4.new_code_cell(src.strip("\n"))
-    if grade_id:
-        cell.metadata.update(_meta(grade_id, grade=False, solution=False, locked=True))
-    return cell
-
-
-def solution(src: str, grade_id: str) -> nbformat.NotebookNode:
-    """A cell the student completes; mark the answer with ### BEGIN/END SOLUTION."""
-    if "### BEGIN SOLUTION" not in src:
-        raise ValueError(f"solution cell {grade_id!r} has no '### BEGIN SOLUTION' marker")
-    cell = nbformat.v4.new_code_cell(src.strip("\n"))
-    cell.metadata.update(_meta(grade_id, grade=False, solution=True, locked=False))
-    return cell
-
-
-def tests(src: str, grade_id: str, points: float) -> nbformat.NotebookNode:
-    """A locked, auto-graded test cell; hide tests with ### BEGIN/END HIDDEN TESTS."""
-    if points <= 0:
-        raise ValueError(f"test cell {grade_id!r} needs positive points")
-    cell = nbformat.v4.new_code_cell(src.strip("\n"))
-    cell.metadata.update(_meta(grade_id, grade=True, solution=False, locked=True, points=points))
-    return cell
-
-
-def answer(grade_id: str, points: float, rubric: str) -> nbformat.NotebookNode:
-    """A manually graded written answer; the rubric is in the solution only."""
-    text = f"### BEGIN SOLUTION\n{rubric.strip()}\n### END SOLUTION"
-    cell = nbformat.v4.new_markdown_cell(text)
-    cell.metadata.update(_meta(grade_id, grade=True, solution=True, locked=False, points=points))
-    return cell
-
-
-def write_notebook(cells: list, path: Path | str) -> Path:
-    """Write ``cells`` as a Python-3 notebook without outputs."""
-    nb = nbformat.v4.new_notebook()
-    nb.cells = list(cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                 "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    strip_outputs(nb)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
-
-
-def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Remove outputs and execution counts in place (notebooks are committed clean)."""
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-        cell.metadata.pop("execution", None)
-    return nb
-
-
-# ---------------------------------------------------------------- reading and running labs
-
-def cell_sources(lab: str, root: Path | None = None) -> dict[str, str]:
-    """``grade_id -> source`` of the code cells of ``root/LAB/LAB.ipynb`` (default: solutions/).
-
-    Tests and benchmarks exec these to reach a lab's functions without running the notebook.
-    """
-    root = SOLUTIONS if root is None else Path(root)
-    nb = nbformat.read(root / lab / f"{lab}.ipynb", as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-            if c.cell_type == "code" and "grade_id" in c.metadata.get("nbgrader", {})}
-
-
-def execute_notebook(path: Path | str, timeout_s: int = 900, allow_errors: bool = False,
-                     nb: nbformat.NotebookNode | None = None) -> float:
-    """Execute a notebook top to bottom in a temporary copy of its folder; return wall seconds.
-
-    Pass ``nb`` (the notebook read from ``path``) to keep its outputs: it is executed in place.
-
-    Raises ``nbclient.exceptions.CellExecutionError`` on the first failing cell
-    (unless ``allow_errors``) and ``CellTimeoutError`` when a cell exceeds ``timeout_s``.
-    """
-    import time
-
-    from nbclient import NotebookClient
-
-    path = Path(path)
-    nb = nbformat.read(path, as_version=4) if nb is None else nb
-    with tempfile.TemporaryDirectory(prefix=f"run-{path.stem}-") as tmp:
-        shutil.copytree(path.parent, tmp, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "greenkit-submissions"))
-        client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3", allow_errors=allow_errors,
-                                resources={"metadata": {"path": tmp}})
-        t0 = time.perf_counter()
-        client.execute()
-        return time.perf_counter() - t0
-
-
-def machine_load() -> str:
-    """The load average and core count, to print beside every timing."""
-    try:
-        loads = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:  # Windows
-        loads = "n/a"
-    return f"load average {loads} on {os.cpu_count()} CPUs"
-
-
-# ---------------------------------------------------------------- course runs
 
 def lab_names() -> list[str]:
     """Labs with a source notebook, in order."""
-    return sorted(p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").is_file())
+    return sorted(p.name for p in layout.SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").is_file())
 
 
 def _nbgrader(course: Path, *args: str, timeout_s: float | None = None) -> subprocess.CompletedProcess:
@@ -188,10 +48,10 @@ def _nbgrader(course: Path, *args: str, timeout_s: float | None = None) -> subpr
 def _new_course(tmp: Path, lab: str) -> Path:
     course = tmp / "course"
     (course / "solutions").mkdir(parents=True)
-    shutil.copytree(SOLUTIONS / lab, course / "solutions" / lab,
+    shutil.copytree(layout.SOLUTIONS / lab, course / "solutions" / lab,
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__",
                                                   "greenkit-submissions"))
-    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copy(layout.ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
     return course
 
 
@@ -210,13 +70,13 @@ def generate(labs: list[str] | None = None) -> list[Path]:
     for lab in labs or lab_names():
         with tempfile.TemporaryDirectory() as tmp:
             out = _generate_into(_new_course(Path(tmp), lab), lab)
-            dest = LABS / lab
+            dest = layout.LABS / lab
             if dest.exists():
                 shutil.rmtree(dest)
             shutil.copytree(out, dest)
             written.append(dest)
         # keep the source clean too
-        for nb_path in (SOLUTIONS / lab).glob("*.ipynb"):
+        for nb_path in (layout.SOLUTIONS / lab).glob("*.ipynb"):
             nb = nbformat.read(nb_path, as_version=4)
             nbformat.write(strip_outputs(nb), nb_path)
     return written
@@ -307,7 +167,7 @@ def roundtrip(lab: str, timeout_s: float = 1800) -> RoundTrip:
         t0 = time.perf_counter()
         released = _generate_into(course, lab)
         result.seconds["generate"] = time.perf_counter() - t0
-        committed = LABS / lab
+        committed = layout.LABS / lab
         for nb_path in released.glob("*.ipynb"):
             mine = committed / nb_path.name
             if not mine.is_file():
@@ -315,7 +175,7 @@ def roundtrip(lab: str, timeout_s: float = 1800) -> RoundTrip:
             elif (diff := _notebook_diff(nb_path, mine)) is not None:
                 result.problems.append(f"labs/{lab}/{nb_path.name} differs from what generation "
                                        f"produces ({diff}): run `make labs` and commit")
-        for student, source in (("reference", SOLUTIONS / lab), ("untouched", released)):
+        for student, source in (("reference", layout.SOLUTIONS / lab), ("untouched", released)):
             dest = course / "submitted" / student / lab
             shutil.copytree(source, dest, ignore=shutil.ignore_patterns(
                 ".ipynb_checkpoints", "__pycache__", "greenkit-submissions"))
@@ -345,23 +205,3 @@ def roundtrip(lab: str, timeout_s: float = 1800) -> RoundTrip:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m greenkit.course", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    g = sub.add_parser("generate", help="regenerate labs/ from solutions/")
-    g.add_argument("labs", nargs="*")
-    r = sub.add_parser("roundtrip", help="generate, compare and autograde a lab in a temp course")
-    r.add_argument("lab")
-    args = parser.parse_args(argv)
-    if args.cmd == "generate":
-        for path in generate(args.labs or None):
-            print(f"wrote {path.relative_to(ROOT)}")
-        return 0
-    result = roundtrip(args.lab)
-    print(result)
-    return 0 if result.ok else 1
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    raise SystemExit(main())

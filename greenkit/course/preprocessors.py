@@ -2,7 +2,7 @@
 
 Add to ``nbgrader_config.py`` (order matters, see the comments)::
 
-    from greenkit.grading import ClearGreenkitSubmissions, VerifyGreenkitTargets
+    from greenkit.course.preprocessors import ClearGreenkitSubmissions, VerifyGreenkitTargets
     c.Autograde.autograde_preprocessors = [
         ClearGreenkitSubmissions,   # before Execute: no stale artefacts from the student's own run
         Execute,

@@ -293,7 +293,7 @@ def train(name: str, epochs: int | None = None, seed: int | None = None,
             f"{time.perf_counter() - t0:.0f} s")
     train_s = time.perf_counter() - t0
     model.eval()
-    out_dir = Path(out_dir) if out_dir else Path(__file__).resolve().parent.parent / "datasets" / "checkpoints"
+    out_dir = Path(out_dir) if out_dir else Path(__file__).resolve().parents[2] / "datasets" / "checkpoints"
     out_dir.mkdir(parents=True, exist_ok=True)
     pt = out_dir / f"{name}.pt"
     torch.save(model.state_dict(), pt)

@@ -1,0 +1,5 @@
+"""python -m greenkit.zoo train NAME | list"""
+
+from greenkit.zoo import main
+
+raise SystemExit(main())
