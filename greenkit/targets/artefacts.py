@@ -167,10 +167,12 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict]:
     meta = _read_meta(folder)
     if meta["format"] == "zoo-state-dict":
         arch, kwargs = meta.get("arch"), meta.get("kwargs")
-        if arch not in zoo.ARCHITECTURES or type(kwargs) is not dict:
+        if type(arch) is not str or arch not in zoo.ARCHITECTURES or type(kwargs) is not dict:
             raise ArtefactError(f"meta.json: unknown architecture {arch!r}")
         allowed = {"FashionCNN": {"channels", "hidden", "num_classes"},
-                   "FashionMLP": {"hidden", "num_classes"}}[arch]
+                   "FashionMLP": {"hidden", "num_classes"}}.get(arch)
+        if allowed is None:
+            raise ArtefactError(f"meta.json: architecture {arch!r} is not submitted as a state dict")
         if set(kwargs) - allowed:
             raise ArtefactError(f"meta.json: unexpected arguments {sorted(set(kwargs) - allowed)}")
         clean = {k: (_int_list(v, k) if k in ("channels",) or (k == "hidden" and arch == "FashionMLP")

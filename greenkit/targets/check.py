@@ -147,6 +147,9 @@ def verify(folder: str | Path, lab: str | None = None, *, targets: list[str] | N
             models[name], _ = load_model(folder / name)
         except ArtefactError as err:
             return Report.failed(spec.lab, spec.title, f"artefact {name!r}: {err}", spec, verified_by)
+        except Exception as err:  # a loader bug must still give a verdict (0 points), not a traceback
+            return Report.failed(spec.lab, spec.title, f"artefact {name!r} could not be loaded "
+                                 f"({type(err).__name__}: {str(err)[:300]})", spec, verified_by)
     return evaluate(spec, models, compare=compare, verified_by=verified_by)
 
 

@@ -79,6 +79,36 @@ def test_malformed_meta_is_refused(tmp_path, meta):
         load_model(folder)
 
 
+_BAD_METAS = {
+    "SpikingMLP arch with a FashionMLP's state": {"format": "zoo-state-dict", "arch": "SpikingMLP", "kwargs": {}},
+    "unhashable arch": {"format": "zoo-state-dict", "arch": ["FashionMLP"], "kwargs": {}},
+    "kwargs not a dict": {"format": "zoo-state-dict", "arch": "FashionMLP", "kwargs": [1, 2]},
+    "arch missing": {"format": "zoo-state-dict"},
+    "format a list": {"format": ["zoo-state-dict"]},
+    "meta a list": ["zoo-state-dict"],
+    "meta null": None,
+    "export with bad shape": {"format": "torch-export", "input_shape": "1x28x28"},
+    "unknown kwarg": {"format": "zoo-state-dict", "arch": "FashionMLP", "kwargs": {"evil": [1]}},
+    "zero width": {"format": "zoo-state-dict", "arch": "FashionMLP", "kwargs": {"hidden": [0]}},
+}
+
+
+@pytest.mark.parametrize("meta", list(_BAD_METAS.values()), ids=list(_BAD_METAS))
+def test_every_bad_artefact_gets_a_verdict_not_a_traceback(tmp_path, meta):
+    """Does each malformed meta.json give ArtefactError from load_model and a failed Report (0 points)
+    from verify(), never another exception (e.g. the KeyError an arch of "SpikingMLP" used to raise)?"""
+    from greenkit.targets import verify
+
+    folder = tmp_path / "sub"
+    save_model(zoo.build("mlp").eval(), folder / "model", X)
+    (folder / "model" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtefactError):
+        load_model(folder / "model")
+    report = verify(folder, "lab00_setup")
+    assert report.error.startswith("artefact 'model'") and report.points(10) == 0.0
+    assert "could not be loaded" not in report.error, f"an unforeseen exception, not a verdict: {report.error}"
+
+
 def test_submit_refuses_non_modules(tmp_path, data_root, write_spec):
     """Is an object that is not an nn.Module (e.g. one whose __eq__ is always True) refused at submission?"""
     spec = write_spec("typelab", '[[target]]\nkind = "accuracy_min"\nthreshold = 0.5\n')
