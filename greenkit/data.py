@@ -1,4 +1,4 @@
-"""Offline Fashion-MNIST: verified, decoded once, cached, no network.
+"""Offline data: Fashion-MNIST images and a Chinese text corpus; verified, cached, no network.
 
 >>> import greenkit as gk
 >>> x, y = gk.data.load("test", n_per_class=10)   # first 10 images of each class
@@ -26,7 +26,8 @@ import torch
 
 from greenkit.paths import DataFileError, cache_dir, find_data_file
 
-__all__ = ["load", "loader", "CLASSES", "MEAN", "STD", "verify", "DataFileError"]
+__all__ = ["load", "loader", "CLASSES", "MEAN", "STD", "verify", "DataFileError",
+           "load_text", "load_tokens", "tokenizer", "CharTokenizer", "TEXT_SHA256"]
 
 log = logging.getLogger(__name__)
 
@@ -185,3 +186,80 @@ def loader(split: str = "train", batch_size: int = 128, shuffle: bool | None = N
     return torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle, generator=gen
     )
+
+
+# ---- Text: Tang and Song poems and Chinese sayings (lab06_language_models) ------------------
+# datasets/text/fortunes-zh.txt: Debian's fortunes-zh 2.98 (GPL-3+), terminal colour codes removed,
+# records that are not mostly Chinese characters dropped (see datasets/text/README.md).
+# Records are separated by a blank line; every 20th record (index 19, 39, ...) is held out.
+
+TEXT_FILE = "fortunes-zh.txt"
+TEXT_SHA256 = "12445ec643fbad5e6a68fab091a6daa577632911f0fe96c60185e246a3c8b192"
+TEXT_HINT = ("restore it with `git checkout -- datasets/text` in your GreenKit clone, or rebuild it from "
+             "Debian's package (`sudo apt-get install fortunes-zh`) as datasets/text/README.md says.")
+UNK = "\ufffd"   # the replacement character stands for every character outside the vocabulary
+
+
+@functools.cache
+def _corpus_records() -> tuple[str, ...]:
+    path = find_data_file(f"text/{TEXT_FILE}", f"'{TEXT_FILE}' is missing: {TEXT_HINT}")
+    digest = sha256_file(path)
+    if digest != TEXT_SHA256:
+        raise DataFileError(f"text corpus {path} is corrupt: SHA-256 {digest[:16]}... expected "
+                            f"{TEXT_SHA256[:16]}.... Fix: {TEXT_HINT}")
+    return tuple(path.read_text(encoding="utf-8").rstrip("\n").split("\n\n"))
+
+
+def load_text(split: str = "train") -> str:
+    """The corpus as one string: ``"train"`` (95% of its records) or ``"val"`` (every 20th record,
+    held out from training and from the vocabulary), records joined by a blank line."""
+    if split not in ("train", "val"):
+        raise ValueError(f"text split must be 'train' or 'val', got {split!r}")
+    records = _corpus_records()
+    return "\n\n".join(r for i, r in enumerate(records) if (i % 20 == 19) == (split == "val"))
+
+
+class CharTokenizer:
+    """Character-level tokenizer: one id per character, id 0 = :data:`UNK`.
+
+    Chinese characters are already close to word-level units (a line of a Tang poem is 5 or 7 of
+    them), so characters need no tokenizer training. The vocabulary is every character seen at
+    least ``min_count`` times in the training text, in code-point order after ``UNK``.
+
+    >>> tok = CharTokenizer.from_text("床前明月光，疑是地上霜。")
+    >>> tok.decode(tok.encode("明月光"))
+    '明月光'
+    """
+
+    def __init__(self, chars: tuple[str, ...]):
+        if not chars or chars[0] != UNK or len(set(chars)) != len(chars):
+            raise ValueError("chars must start with UNK and hold each character once")
+        self.chars = tuple(chars)
+        self._ids = {c: i for i, c in enumerate(self.chars)}
+
+    @classmethod
+    def from_text(cls, text: str, min_count: int = 1) -> CharTokenizer:
+        from collections import Counter
+        counts = Counter(text)
+        return cls((UNK, *sorted(c for c, n in counts.items() if n >= min_count and c != UNK)))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> list[int]:
+        return [self._ids.get(c, 0) for c in text]
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+
+@functools.cache
+def tokenizer() -> CharTokenizer:
+    """The course tokenizer: characters seen at least 3 times in the training text (4,057 ids)."""
+    return CharTokenizer.from_text(load_text("train"), min_count=3)
+
+
+def load_tokens(split: str = "train") -> torch.Tensor:
+    """The split encoded with :func:`tokenizer`: int64 ``(num_characters,)``."""
+    return torch.tensor(tokenizer().encode(load_text(split)), dtype=torch.int64)
