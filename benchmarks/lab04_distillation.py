@@ -93,7 +93,7 @@ def seeds_run(seeds: list[int], ns: dict) -> None:
     x = torch.cat([x_lab, x_train[-nu:]])
     y = torch.cat([y_lab, torch.full((nu,), -1)])
     x_test, y_test = gk.data.load("test")
-    x_chk, y_chk = gk.data.load("test", n_per_class=spec.data.get("n_per_class"))
+    x_chk, y_chk = gk.data.load("test", n_per_class=spec.data.n_per_class)
 
     def acc(model, xs, ys):
         model.eval()
@@ -125,7 +125,7 @@ def seeds_run(seeds: list[int], ns: dict) -> None:
         a_d_chk = acc(student, x_chk, y_chk)
         drop_chk = 100 * (acc_t_chk - a_d_chk)
         gain_chk = 100 * (a_d_chk - acc(scratch, x_chk, y_chk))
-        cmp = gk.compare(teacher, student, x_chk[:int(spec.energy["batch"])], pairs=int(spec.energy["pairs"]))
+        cmp = gk.compare(teacher, student, x_chk[:spec.energy.batch], pairs=spec.energy.pairs)
         n_s = sum(p.numel() for p in student.parameters())
         n_t = sum(p.numel() for p in teacher.parameters())
         row = dict(seed=seed, scratch=a_s, distilled=a_d, gain=100 * (a_d - a_s), drop=100 * (acc_t - a_d),

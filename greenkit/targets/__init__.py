@@ -21,10 +21,22 @@ from greenkit.targets.check import (
     verify,
     verify_fresh,
 )
-from greenkit.targets.kinds import QUANTITIES, Measured, quantity
+from greenkit.targets.kinds import QUANTITIES, Context, Measured, quantity
+from greenkit.targets.registry import Options
 from greenkit.targets.report import Report, TargetResult
-from greenkit.targets.spec import Spec, TargetSpec, load_spec, spec_names
+from greenkit.targets.spec import (
+    DataConfig,
+    EnergyConfig,
+    Op,
+    ProfileConfig,
+    Spec,
+    SpecError,
+    TargetSpec,
+    load_spec,
+    spec_names,
+)
 
 __all__ = ["check", "submit", "verify", "verify_fresh", "evaluate", "check_notebook", "find_check_calls",
            "CheckCall", "submission_dir", "SUBMISSIONS_DIR", "Report", "TargetResult", "Spec", "TargetSpec",
-           "load_spec", "spec_names", "QUANTITIES", "Measured", "quantity"]
+           "load_spec", "spec_names", "QUANTITIES", "Measured", "quantity", "Options", "Context", "Op",
+           "SpecError", "DataConfig", "ProfileConfig", "EnergyConfig"]

@@ -31,7 +31,8 @@ import torch
 from torch import nn
 
 from greenkit.targets.artefacts import ArtefactError, load_model, save_model
-from greenkit.targets.kinds import QUANTITIES, Context, finite_float
+from greenkit.targets.kinds import Context, finite_float
+from greenkit.targets.registry import load_quantities
 from greenkit.targets.report import Report, TargetResult
 from greenkit.targets.spec import Spec, load_spec
 
@@ -96,29 +97,23 @@ def evaluate(spec: Spec, models: dict[str, nn.Module], *, compare: Callable | No
     """
     t0 = time.perf_counter()
     ctx = Context(spec, models, compare=compare, baseline=baseline)
+    quantities = load_quantities()
     results = []
     for t in spec.targets:
-        base = dict(id=t.id, kind=t.kind, artefact=t.artefact, threshold=float(t.threshold), op=t.op,
-                    weight=float(t.weight), description=t.description)
-        fn = QUANTITIES.get(t.quantity)
-        if fn is None:
+        base = TargetResult.base(t)
+        q = quantities.get(t.quantity)
+        if q is None:
             results.append(TargetResult(**base, status="error", reason=f"unknown target kind {t.kind!r} "
-                                        f"(quantities: {sorted(QUANTITIES)})"))
+                                        f"(quantities: {sorted(quantities)})"))
             continue
         try:
-            m = fn(ctx, t)
+            m = q(ctx, t)
             value = finite_float(m.value)
         except Exception as err:  # the grader must fail closed on ANY failure, with the reason shown
             results.append(TargetResult(**base, status="error", reason=f"{type(err).__name__}: {err}"[:500]))
             continue
-        if t.op == "min":
-            ok = value >= t.threshold
-        elif t.op == "max":
-            ok = value <= t.threshold
-        else:
-            ok = abs(value - t.threshold) <= t.tolerance
-        results.append(TargetResult(**base, status="pass" if ok else "fail", value=value, interval=m.interval,
-                                    method=m.method, how=m.how))
+        results.append(TargetResult(**base, status="pass" if t.holds(value) else "fail", value=value,
+                                    interval=m.interval, method=m.method, how=m.how))
     notes = []
     if any(r.method == "estimated" for r in results):
         notes.append("Estimated values come from a model, not from this machine's energy counters.")
@@ -138,9 +133,8 @@ def verify(folder: str | Path, lab: str | None = None, *, targets: list[str] | N
         spec = load_spec(lab).select(targets)
     except (FileNotFoundError, ValueError, KeyError) as err:
         return Report.failed(str(lab), str(lab), f"spec: {err}", verified_by=verified_by)
-    # every artefact a target measures, plus any it is compared with (accuracy_gain's `over`)
-    named = {t.artefact for t in spec.targets} | {t.options["over"] for t in spec.targets if "over" in t.options}
-    needed = sorted(named - {"baseline"})
+    # every artefact a target measures, plus any its options name (accuracy_gain's `over`)
+    needed = sorted({a for t in spec.targets for a in t.artefacts} - {"baseline"})
     models = {}
     for name in needed:
         try:

@@ -2,11 +2,17 @@
 
 A target kind is ``QUANTITY_min``, ``QUANTITY_max`` or ``QUANTITY_eq``. Add a quantity with::
 
-    @quantity("my_thing", unit="x")
-    def _my_thing(ctx, target) -> Measured: ...
+    @dataclass(frozen=True)
+    class MyOptions(Options):          # the extra keys its [[target]] tables may carry
+        scope: str = "all"
+
+    @quantity("my_thing", options=MyOptions)
+    def _my_thing(ctx: Context, target) -> Measured:
+        return Measured(value, "counted", "what was counted, on what")   # target.options.scope
 
 Every quantity gets the models the checker loaded (never the student's objects) and
-returns a :class:`Measured` saying how it was obtained.
+returns a :class:`Measured` saying how it was obtained. Quantities of other modules are
+registered the same way; ``greenkit/targets/specs/README.md`` says where to list the module.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["Measured", "Context", "QUANTITIES", "quantity"]
+from greenkit.targets.registry import QUANTITIES, Options, quantity
+
+__all__ = ["Measured", "Context", "QUANTITIES", "quantity", "Options", "finite_float"]
 
 
 @dataclass(frozen=True)
@@ -28,19 +36,6 @@ class Measured:
     method: str                 # "measured" | "counted" | "estimated"
     how: str
     interval: tuple[float, float] | None = None
-
-
-QUANTITIES: dict[str, Callable] = {}
-
-
-def quantity(name: str):
-    """Register a quantity computed by the checker (kinds ``name_min/_max/_eq`` then exist)."""
-    def register(fn):
-        if name in QUANTITIES:
-            raise ValueError(f"quantity {name!r} is registered twice")
-        QUANTITIES[name] = fn
-        return fn
-    return register
 
 
 def _set_eval(model: nn.Module) -> None:  # noqa: D103
@@ -59,7 +54,8 @@ class Context:
         self._compare, self._baseline = compare, baseline
         self._cache: dict = {}
 
-    def _cached(self, key, fn):
+    def cached(self, key, fn):
+        """``fn()``, computed once per check run for ``key`` (quantities share measurements)."""
         if key not in self._cache:
             self._cache[key] = fn()
         return self._cache[key]
@@ -82,7 +78,7 @@ class Context:
 
     def test_data(self) -> tuple[torch.Tensor, torch.Tensor]:
         from greenkit import data
-        return self._cached("data", lambda: data.load("test", n_per_class=self.spec.data.get("n_per_class")))
+        return self.cached("data", lambda: data.load("test", n_per_class=self.spec.data.n_per_class))
 
     def inputs(self, batch: int) -> torch.Tensor:
         return self.test_data()[0][:batch]
@@ -101,11 +97,11 @@ class Context:
                                     f"{type(out).__name__} {getattr(out, 'shape', '')}")
                 correct += int((out.argmax(dim=1) == y[i:i + 500]).sum())
             return correct / len(x)
-        return self._cached(("acc", name), run)
+        return self.cached(("acc", name), run)
 
     def profile(self, name: str):
         from greenkit.metrics import profile
-        return self._cached(("prof", name), lambda: profile(self.model(name), self.inputs(self.spec.profile["batch"])))
+        return self.cached(("prof", name), lambda: profile(self.model(name), self.inputs(self.spec.profile.batch)))
 
     def comparison(self, name: str):
         def run():
@@ -113,8 +109,8 @@ class Context:
             if compare is None:
                 from greenkit.energy import compare
             e = self.spec.energy
-            return compare(self.baseline, self.model(name), self.inputs(int(e["batch"])), pairs=int(e["pairs"]))
-        return self._cached(("cmp", name), run)
+            return compare(self.baseline, self.model(name), self.inputs(e.batch), pairs=e.pairs)
+        return self.cached(("cmp", name), run)
 
     def n_test(self) -> int:
         return len(self.test_data()[1])
@@ -139,16 +135,26 @@ def _accuracy_drop(ctx: Context, t) -> Measured:
                     f"{ctx.accuracy(t.artefact):.2%} (percentage points) on {ctx.n_test():,} test images, same run")
 
 
-@quantity("accuracy_gain")
+@dataclass(frozen=True)
+class GainOptions(Options):
+    over: str                         # the other submitted artefact (e.g. "scratch")
+
+    def __post_init__(self):
+        if not self.over:
+            raise ValueError('accuracy_gain needs over = "<other artefact>"')
+
+    def artefacts(self) -> tuple[str, ...]:
+        return (self.over,)
+
+
+@quantity("accuracy_gain", options=GainOptions)
 def _accuracy_gain(ctx: Context, t) -> Measured:
     """Submission minus another submitted model (option ``over``), in percentage points.
 
     E.g. a distilled student over the same student trained from scratch on the same
     budget: both are saved artefacts, both re-evaluated here on the same test images.
     """
-    over = t.options.get("over")
-    if not over:
-        raise ValueError(f"target {t.id!r}: accuracy_gain needs `over = \"<other artefact>\"`")
+    over = t.options.over
     if over not in ctx.models:
         raise KeyError(f"target {t.id!r} compares with artefact {over!r}, which was not submitted")
     gain = (ctx.accuracy(t.artefact) - ctx.accuracy(over)) * 100
@@ -170,10 +176,19 @@ def _weights(model: nn.Module, scope: str) -> list[torch.Tensor]:
     return ws or [t for t in _state_tensors(model) if t.dim() >= 2]
 
 
-@quantity("sparsity")
+@dataclass(frozen=True)
+class SparsityOptions(Options):
+    scope: str = "weights"            # "weights" (Linear/Conv weights) or "all" (every parameter)
+
+    def __post_init__(self):
+        if self.scope not in ("weights", "all"):
+            raise ValueError(f"sparsity scope must be 'weights' or 'all', got {self.scope!r}")
+
+
+@quantity("sparsity", options=SparsityOptions)
 def _sparsity(ctx: Context, t) -> Measured:
     from greenkit.metrics.profile import count_nonzero
-    scope = t.options.get("scope", "weights")
+    scope = t.options.scope
     ws = _weights(ctx.model(t.artefact), scope)
     total = sum(w.numel() for w in ws)
     if not total:
@@ -205,16 +220,30 @@ def _size(ctx, name: str, encoding: str) -> int:
     return p.size_bytes if encoding == "serialized" else p.size_under(encoding)
 
 
-@quantity("size_bytes")
+@dataclass(frozen=True)
+class SizeOptions(Options):
+    encoding: str = "serialized"      # or a key of greenkit.metrics.ENCODINGS
+    baseline_encoding: str | None = None   # size_ratio: the baseline's (default: encoding)
+
+    def __post_init__(self):
+        from greenkit.metrics.profile import ENCODINGS
+        valid = ["serialized", *ENCODINGS]
+        for key in ("encoding", "baseline_encoding"):
+            value = getattr(self, key)
+            if value is not None and value not in valid:
+                raise ValueError(f"{key} {value!r} is not one of {valid}")
+
+
+@quantity("size_bytes", options=SizeOptions)
 def _size_bytes(ctx, t) -> Measured:
-    enc = t.options.get("encoding", "serialized")
+    enc = t.options.encoding
     return Measured(_size(ctx, t.artefact, enc), "counted", f"bytes, {enc}")
 
 
-@quantity("size_ratio")
+@quantity("size_ratio", options=SizeOptions)
 def _size_ratio(ctx, t) -> Measured:
-    enc = t.options.get("encoding", "serialized")
-    base_enc = t.options.get("baseline_encoding", enc)
+    enc = t.options.encoding
+    base_enc = t.options.baseline_encoding or enc
     a, b = _size(ctx, t.artefact, enc), _size(ctx, "baseline", base_enc)
     return Measured(_ratio(a, b, "size"), "counted", f"{a:,} B ({enc}) / baseline {b:,} B ({base_enc})")
 
@@ -248,7 +277,7 @@ def _est_energy_ratio(ctx, t) -> Measured:
 def _compare_ratio(attr: str, label: str):
     def fn(ctx, t) -> Measured:
         c = ctx.comparison(t.artefact)
-        require = bool(ctx.spec.energy.get("require_measured", False))
+        require = ctx.spec.energy.require_measured
         kind = getattr(c, "kind", "estimated")
         if attr == "energy_ratio" and require and kind != "measured":
             raise RuntimeError(f"this lab needs measured energy, but only an estimate is available "
@@ -274,16 +303,27 @@ quantity("energy_ratio")(_compare_ratio("energy_ratio", "energy"))
 quantity("latency_ratio")(_compare_ratio("latency_ratio", "latency"))
 
 
-@quantity("scalar")
+@dataclass(frozen=True)
+class ScalarOptions(Options):
+    function: str                     # "package.module:name", called as name(model, ctx) -> float
+    method: str = "counted"           # "measured" | "counted" | "estimated"
+    how: str = ""                     # one line for the report (default: the function's path)
+
+    def __post_init__(self):
+        module_name, _, attr = self.function.partition(":")
+        if not module_name or not attr:
+            raise ValueError(f"scalar target needs function = 'package.module:name', got {self.function!r}")
+        if self.method not in ("measured", "counted", "estimated"):
+            raise ValueError(f"method must be 'measured', 'counted' or 'estimated', got {self.method!r}")
+
+
+@quantity("scalar", options=ScalarOptions)
 def _scalar(ctx, t) -> Measured:
     """Escape hatch: ``function = "package.module:name"``, called as ``name(model, ctx) -> float``."""
-    target = t.options.get("function", "")
-    module_name, _, attr = target.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"scalar target needs function = 'package.module:name', got {target!r}")
+    module_name, _, attr = t.options.function.partition(":")
     fn = getattr(importlib.import_module(module_name), attr)
-    return Measured(fn(ctx.model(t.artefact), ctx), t.options.get("method", "counted"),
-                    t.options.get("how", f"computed by {target}"))
+    return Measured(fn(ctx.model(t.artefact), ctx), t.options.method,
+                    t.options.how or f"computed by {t.options.function}")
 
 
 def finite_float(value) -> float:

@@ -7,9 +7,9 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["Report", "TargetResult"]
+from greenkit.targets.spec import Op
 
-_OP_TEXT = {"min": ">=", "max": "<=", "eq": "=="}
+__all__ = ["Report", "TargetResult"]
 
 
 @dataclass
@@ -19,7 +19,7 @@ class TargetResult:
     kind: str
     artefact: str
     threshold: float
-    op: str
+    op: str                 # an Op value: "min" | "max" | "eq"
     weight: float
     status: str
     value: float | None = None
@@ -28,6 +28,12 @@ class TargetResult:
     how: str = ""           # one line: what was run, on what, with what
     description: str = ""
     reason: str = ""        # why it failed or could not be evaluated
+
+    @classmethod
+    def base(cls, t) -> dict:
+        """The fields a result copies from its :class:`~greenkit.targets.spec.TargetSpec`."""
+        return dict(id=t.id, kind=t.kind, artefact=t.artefact, threshold=float(t.threshold), op=t.op.value,
+                    weight=float(t.weight), description=t.description)
 
     @property
     def passed(self) -> bool:
@@ -42,7 +48,7 @@ class TargetResult:
         return text
 
     def threshold_text(self) -> str:
-        return f"{_OP_TEXT[self.op]} {_fmt(self.threshold)}"
+        return Op(self.op).render(_fmt(self.threshold))
 
 
 def _fmt(v: float) -> str:
@@ -161,7 +167,5 @@ class Report:
         """A report that could not be evaluated: every target "error", 0 points."""
         results = []
         for t in (spec.targets if spec is not None else ()):
-            results.append(TargetResult(id=t.id, kind=t.kind, artefact=t.artefact, threshold=t.threshold,
-                                        op=t.op, weight=t.weight, status="error", description=t.description,
-                                        reason="not evaluated"))
+            results.append(TargetResult(**TargetResult.base(t), status="error", reason="not evaluated"))
         return cls(lab=lab, title=title, results=results, error=reason, verified_by=verified_by)

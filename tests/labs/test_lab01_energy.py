@@ -79,7 +79,7 @@ def test_spec_matches_the_grade_cell():
     spec = gk.targets.load_spec(LAB)
     ids = {t.id: t for t in spec.targets}
     assert set(ids) == {"macs-ratio", "energy-ratio"}
-    assert spec.energy["batch"] == 64, "the notebook compares the student's ratio at batch 64"
+    assert spec.energy.batch == 64, "the notebook compares the student's ratio at batch 64"
     x = torch.zeros(1, 1, 28, 28)
     ratio = (gk.profile(gk.zoo.build("cnn", channels=(16, 32, 64)), x).macs
              / gk.profile(gk.zoo.build("cnn"), x).macs)

@@ -143,7 +143,7 @@ def test_spec_matches_the_report_card():
     assert (t["sparse-accuracy"].kind, t["sparse-accuracy"].threshold) == ("accuracy_drop_max", 1.0)
     assert (t["channel-accuracy"].kind, t["channel-accuracy"].threshold) == ("accuracy_drop_max", 2.0)
     assert (t["channel-energy"].kind, t["channel-energy"].threshold) == ("energy_ratio_max", 0.7)
-    assert spec.data["n_per_class"] == 1000, "final accuracy is on the full test split"
+    assert spec.data.n_per_class == 1000, "final accuracy is on the full test split"
     src = _cells(SOLUTIONS)["report_card"]
     assert 'lab="lab02_pruning"' in src and '"sparse": sparse_model' in src and '"channel": channel_model' in src
 

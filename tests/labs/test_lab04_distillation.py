@@ -141,7 +141,7 @@ def test_spec_targets():
     assert set(ids) == {"accuracy", "params", "energy", "gain", "scratch_params"}
     assert {t.artefact for t in spec.targets} == {"student", "scratch"}
     assert ids["scratch_params"].weight == 0, "a precondition of the gain, worth no points"
-    assert ids["gain"].kind == "accuracy_gain_min" and ids["gain"].options == {"over": "scratch"}
+    assert ids["gain"].kind == "accuracy_gain_min" and ids["gain"].options.over == "scratch"
     assert ids["gain"].threshold > 0
     assert ids["params"].kind == "params_ratio_max" and ids["params"].threshold <= 0.05
     assert ids["energy"].kind == "energy_ratio_max" and ids["energy"].threshold <= 0.3
