@@ -145,12 +145,16 @@ class Backend(abc.ABC):
     """An energy source. Subclasses register themselves with :func:`register`.
 
     Class attributes: ``name`` (registry key), ``kind`` ("measured" or "estimated"),
-    ``device`` ("cpu" or "gpu": what it covers; ``auto`` picks one per device).
+    ``device`` ("cpu", "gpu" or "soc": what it reads, for display), and ``covers``: the
+    hardware its total includes (``("cpu",)``, ``("gpu:nvidia",)``, an Apple SoC's
+    ``("cpu", "gpu:apple")``). Two backends whose ``covers`` overlap would count the
+    same joules twice, so they are never combined. Default: ``(device,)``.
     """
 
     name: ClassVar[str]
     kind: ClassVar[Kind]
     device: ClassVar[str]
+    covers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self._availability: Availability | None = None
@@ -213,6 +217,8 @@ def register(name: str) -> Callable[[type[Backend]], type[Backend]]:
         if name in BACKENDS and BACKENDS[name] is not cls:
             raise ValueError(f"energy backend {name!r} is already registered by {BACKENDS[name]!r}")
         cls.name = name
+        if not cls.covers:
+            cls.covers = (cls.device,)
         BACKENDS[name] = cls
         return cls
 

@@ -15,8 +15,13 @@ from pathlib import Path
 
 import greenkit
 from greenkit.energy.base import BACKENDS, Backend, get_backend
-from greenkit.energy.meter import MIN_UPDATES_PER_WINDOW, _auto
 from greenkit.energy.rapl import DEFAULT_ROOT, RaplBackend, discover_zones
+from greenkit.energy.selection import (
+    CPU_MEASURED_PREFERENCE,
+    GPU_PREFERENCE,
+    MIN_UPDATES_PER_WINDOW,
+    auto_select,
+)
 
 __all__ = ["add_arguments", "diagnose", "run"]
 
@@ -76,7 +81,7 @@ def diagnose(powercap_root: str | os.PathLike | None = None, probe: bool = False
     if powercap_root is not None:
         overrides["rapl"] = RaplBackend(Path(powercap_root))
     sources = []
-    order = ["rapl", "pyrapl", "nvml", "estimate"]
+    order = [*CPU_MEASURED_PREFERENCE, *GPU_PREFERENCE, "estimate"]
     for name in sorted(BACKENDS, key=lambda n: (order.index(n) if n in order else len(order), n)):
         b = overrides.get(name) or get_backend(name)
         av = b.availability()
@@ -94,12 +99,12 @@ def diagnose(powercap_root: str | os.PathLike | None = None, probe: bool = False
 
                 d["probe"] = {"cross_check_with_direct_reader": cross_check(root=Path(powercap_root or DEFAULT_ROOT))}
         sources.append(d)
-    sel = _auto(overrides)
+    sel = auto_select(overrides)
     return {
         "environment": _environment(),
         "sources": sources,
         "labs_will_use": {"backend": sel.name, "kind": sel.kind,
-                          "source": " + ".join(b.describe() for b in sel.backends),
+                          "source": sel.source,
                           "min_window_s": sel.min_window_s(), "notes": sel.notes},
     }
 
@@ -131,6 +136,16 @@ def _text(d: dict) -> str:
                        f"-> windows of at least {s['min_window_s']:.3g} s")
         for k, v in (s.get("probe") or {}).items():
             out.append(f"        probed {k}: {v}")
+        if s["name"] == "estimate":
+            det = s["details"]
+            out.append(f"        CPU: {det.get('cpu') or 'unknown'}; {det.get('threads')} hardware threads")
+            match = det.get("tdp_match")
+            if match:
+                found = (f"{match['name']}, TDP {match['tdp_w']:g} W ({match['how']})" if match["tdp_w"]
+                         else f"not found ({match['how']})")
+                out.append(f"        TDP table: {found}")
+            out.append(f"        rule: {det.get('rule')}")
+            out.append(f"        how far off: {det.get('accuracy')}")
         for n in s["details"].get("notes", []):
             out.append(f"        note: {n}")
         if not s["available"] and s["fix"]:

@@ -1,4 +1,4 @@
-"""The measuring layer: pick backends, read them around a block of code, report honestly.
+"""The measuring layer: read the chosen backends around a block of code, report honestly.
 
 ``measure()`` is a context manager, a decorator, and a start/stop pair::
 
@@ -12,9 +12,11 @@
 
     gk.energy.start(); ...; report = gk.energy.stop()   # across notebook cells
 
-Backends ("auto"): the best *measured* CPU source (RAPL direct, else pyRAPL) plus NVML
-for NVIDIA GPUs; if no CPU counter can be read, the CPU part is the estimate and the
-whole result says ``kind="estimated"``. Totals add only non-overlapping domains.
+Backends ("auto", chosen in :mod:`greenkit.energy.selection`): the best *measured* CPU
+source (RAPL direct, pyRAPL, or an Apple Silicon SoC) plus NVIDIA/AMD GPUs; if no CPU
+counter can be read, the CPU part is the estimate and the whole result says
+``kind="estimated"``. Totals add only non-overlapping domains. Sessions are opened,
+polled and closed by :class:`greenkit.energy.sampler.SessionGroup`.
 
 Windows shorter than 10 updates of the slowest counter in use are *extended* (the meter
 keeps the window open until it spans them), never reported as ~0 J; the report states
@@ -34,26 +36,23 @@ import datetime as _dt
 import functools
 import html
 import math
-import os
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
 
-from greenkit.energy.base import (
-    BACKENDS,
-    Backend,
-    CounterSession,
-    CounterStalled,
-    EnergyError,
-    Reading,
-    get_backend,
-)
+from greenkit.energy.base import Backend, CounterSession, CounterStalled, EnergyError, Reading, get_backend
+from greenkit.energy.provenance import Provenance, combined_kind
+from greenkit.energy.sampler import SessionGroup
+from greenkit.energy.selection import MIN_UPDATES_PER_WINDOW, Selection, resolve_backends
 
 __all__ = [
     "EnergyReport",
     "IdleBaseline",
+    "MIN_UPDATES_PER_WINDOW",
     "Measurement",
+    "Selection",
     "measure",
     "measure_idle",
     "resolve_backends",
@@ -61,108 +60,11 @@ __all__ = [
     "stop",
 ]
 
-#: A window must span at least this many updates of the slowest counter in it.
-MIN_UPDATES_PER_WINDOW = 10
-_CPU_MEASURED_PREFERENCE = ("rapl", "pyrapl")
 
-
-# ----------------------------------------------------------------- backend selection
-@dataclasses.dataclass
-class Selection:
-    """Backends chosen for a measurement, and why (``notes`` end up in the report)."""
-
-    backends: list[Backend]
-    notes: list[str]
-    auto: bool
-
-    @property
-    def name(self) -> str:
-        return "+".join(b.name for b in self.backends)
-
-    @property
-    def kind(self) -> str:
-        return "estimated" if any(b.kind == "estimated" for b in self.backends) else "measured"
-
-    @property
-    def update_period_s(self) -> float:
-        return max(b.update_period_s for b in self.backends)
-
-    def min_window_s(self) -> float:
-        """Shortest honest window: 10 updates of the slowest *counter* (estimates need none)."""
-        measured = [b.update_period_s for b in self.backends if b.kind == "measured"]
-        return MIN_UPDATES_PER_WINDOW * max(measured) if measured else 0.0
-
-
-def resolve_backends(backend: str | Backend | Sequence[str | Backend] = "auto") -> Selection:
-    """Turn ``"auto"``, ``"rapl"``, ``"rapl+nvml"``, a Backend or a list of them into a :class:`Selection`.
-
-    ``"auto"`` honours ``GREENKIT_BACKEND`` when set (e.g. ``estimate`` on a machine where
-    RAPL must stay closed).
-    """
-    if isinstance(backend, Backend):
-        return Selection([_require(backend)], [], False)
-    if isinstance(backend, str):
-        if backend == "auto":
-            env = os.environ.get("GREENKIT_BACKEND", "").strip()
-            if env and env != "auto":
-                sel = resolve_backends(env)
-                sel.notes.append(f"backend {env!r} chosen by GREENKIT_BACKEND")
-                return sel
-            return _auto()
-        names = [n.strip() for n in backend.split("+") if n.strip()]
-        if not names:
-            raise ValueError("backend must name at least one energy backend")
-        backend = names
-    out = []
-    for b in backend:
-        if isinstance(b, str):
-            if b == "auto":
-                raise ValueError("'auto' cannot be combined with other backends")
-            if b not in BACKENDS:
-                raise ValueError(f"unknown energy backend {b!r}; known: {sorted(BACKENDS)} or 'auto'")
-            b = get_backend(b)
-        if not isinstance(b, Backend):
-            raise ValueError(f"not an energy backend: {b!r}")
-        out.append(_require(b))
-    devices = [b.device for b in out]
-    if len(set(devices)) != len(devices):
-        raise ValueError(f"backends {[b.name for b in out]} cover the same device twice; their sum would "
-                         "double count (use one CPU and at most one GPU backend)")
-    return Selection(out, [], False)
-
-
-def _require(b: Backend) -> Backend:
-    b.require()
-    return b
-
-
-def _auto(overrides: dict[str, Backend] | None = None) -> Selection:
-    """Best measured CPU source, else the estimate; plus NVML if it works. ``overrides``
-    replaces registry instances by name (``greenkit doctor --powercap-root`` uses it)."""
-    overrides = overrides or {}
-    notes: list[str] = []
-    chosen: list[Backend] = []
-    for name in _CPU_MEASURED_PREFERENCE:
-        b = overrides.get(name) or get_backend(name)
-        av = b.availability()
-        if av.available:
-            chosen.append(b)
-            break
-        notes.append(f"{name}: {av.reason}")
-    if not chosen:
-        est = overrides.get("estimate") or get_backend("estimate")
-        chosen.append(est)
-        notes.append("no CPU energy counter is readable here, so CPU energy is ESTIMATED; "
-                     "`greenkit doctor` says how to enable a counter")
-        notes.extend(est.availability().details.get("notes", []))
-    nv = overrides.get("nvml") or get_backend("nvml")
-    av = nv.availability()
-    if av.available:
-        chosen.append(nv)
-        notes.extend(av.details.get("notes", []))
-    elif av.details.get("permission_denied"):
-        notes.append(f"nvml: {av.reason} (GPU energy NOT included)")
-    return Selection(chosen, notes, True)
+def torch_threads() -> int | None:
+    """``torch.get_num_threads()`` if PyTorch is already loaded (never imports it), else None."""
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
 
 
 # ------------------------------------------------------------------------- records
@@ -184,12 +86,14 @@ class IdleBaseline:
 
 
 @dataclasses.dataclass
-class EnergyReport:
+class EnergyReport(Provenance):
     """What one measurement found. Filled in when the measurement stops (``filled``).
 
     Energies in joules, times in seconds, powers in watts. ``energy_j`` is the sum of
     ``energy_j_by_domain`` (non-overlapping domains); ``energy_j_breakdown`` holds nested
-    or overlapping domains (RAPL core/uncore/psys) that are NOT added in.
+    or overlapping domains (RAPL core/uncore/psys) that are NOT added in. Where the
+    figure came from (``kind``, ``backend``, ``source``, ``device``, ``threads``,
+    ``notes``) is the shared :class:`~greenkit.energy.provenance.Provenance` record.
     """
 
     energy_j: float | None = None
@@ -200,16 +104,12 @@ class EnergyReport:
     work_duration_s: float | None = None
     extended_by_s: float = 0.0
     power_w: float | None = None
-    backend: str = ""
-    kind: str = ""
-    source: str = ""
     idle_power_w: float | None = None
     idle_source: str | None = None
     net_energy_j: float | None = None
     trace: list[tuple[float, float]] | None = None
     trace_interval_s: float | None = None
     sampler_cpu_s: float | None = None
-    notes: list[str] = dataclasses.field(default_factory=list)
     started_at: str | None = None
     filled: bool = False
 
@@ -219,9 +119,8 @@ class EnergyReport:
     def _lines(self) -> list[str]:
         if not self.filled:
             return ["EnergyReport (measurement still running or never stopped)"]
-        label = "MEASURED" if self.kind == "measured" else "ESTIMATED"
         lines = [f"EnergyReport: {self.energy_j:.4g} J over {self.duration_s:.3f} s = {self.power_w:.3g} W mean "
-                 f"[{label} by {self.backend}]"]
+                 f"[{self.label} by {self.backend}]"]
         for d, e in self.energy_j_by_domain.items():
             lines.append(f"  {d:<22} {e:10.4g} J  ({self.kinds_by_domain.get(d, self.kind)})")
         for d, e in self.energy_j_breakdown.items():
@@ -232,9 +131,7 @@ class EnergyReport:
         if self.extended_by_s > 0:
             lines.append(f"  window extended by {self.extended_by_s:.3f} s (work took {self.work_duration_s:.3f} s) "
                          "to span enough counter updates; the extension's idle energy is included")
-        lines.append(f"  source: {self.source}")
-        lines.extend(f"  note: {n}" for n in self.notes)
-        return lines
+        return lines + self.provenance_lines()
 
     def __repr__(self) -> str:
         return "\n".join(self._lines())
@@ -242,7 +139,7 @@ class EnergyReport:
     def _repr_html_(self) -> str:
         if not self.filled:
             return "<p>EnergyReport (measurement still running or never stopped)</p>"
-        label = "measured" if self.kind == "measured" else "<b style='color:#b45309'>ESTIMATED</b>"
+        label = self.kind if self.kind == "measured" else f"<b style='color:#b45309'>{self.label}</b>"
         rows = "".join(f"<tr><td>{html.escape(d)}</td><td>{e:.4g} J</td><td>{self.kinds_by_domain.get(d, '')}</td></tr>"
                        for d, e in self.energy_j_by_domain.items())
         rows += "".join(f"<tr><td>{html.escape(d)}</td><td>{e:.4g} J</td><td>breakdown (not added)</td></tr>"
@@ -257,47 +154,6 @@ class EnergyReport:
                 f"({label} by {html.escape(self.backend)})</p><table><tr><th>domain</th><th>energy</th>"
                 f"<th>kind</th></tr>{rows}</table>{extra}<p><small>source: {html.escape(self.source)}</small></p>"
                 f"{'<ul>' + notes + '</ul>' if notes else ''}</div>")
-
-
-# -------------------------------------------------------------------------- sampler
-class _Poller(threading.Thread):
-    """Background thread: polls sessions (wrap safety, power samples) and records a power trace."""
-
-    def __init__(self, sessions: list[CounterSession], interval_s: float, trace: bool, t0_s: float) -> None:
-        super().__init__(name="greenkit-energy-poller", daemon=True)
-        self.sessions, self.interval_s, self.want_trace, self.t0_s = sessions, interval_s, trace, t0_s
-        self.trace: list[tuple[float, float]] = []
-        self.error: BaseException | None = None
-        self.cpu_s = 0.0
-        self._stop_event = threading.Event()
-        self._last: tuple[float, float] | None = None
-
-    def run(self) -> None:
-        try:
-            if self.want_trace:
-                self._last = self._total()
-            while not self._stop_event.wait(self.interval_s):
-                if self.want_trace:
-                    t, e = self._total()
-                    lt, le = self._last
-                    if t > lt:
-                        self.trace.append((t - self.t0_s, (e - le) / (t - lt)))
-                    self._last = (t, e)
-                else:
-                    for s in self.sessions:
-                        s.poll()
-        except EnergyError as err:
-            self.error = err
-        finally:
-            self.cpu_s = time.thread_time()
-
-    def _total(self) -> tuple[float, float]:
-        readings = [s.read() for s in self.sessions]
-        return time.perf_counter(), math.fsum(r.total_j for r in readings)
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join()
 
 
 # ------------------------------------------------------------------------ idle baseline
@@ -319,27 +175,13 @@ def measure_idle(duration_s: float | None = None, backend: str | Backend | Seque
     key = f"{sel.name}:{[b.describe() for b in sel.backends]}"
     if not refresh and key in _IDLE_CACHE:
         return _IDLE_CACHE[key]
-    sessions = [b.open() for b in sel.backends]
-    poller = None
-    try:
-        interval = min(s.poll_interval_s for s in sessions)
-        t0 = time.perf_counter()
-        if math.isfinite(interval):
-            poller = _Poller(sessions, interval, False, t0)
-            poller.start()
+    with SessionGroup(sel) as group:
         time.sleep(duration_s)
-        if poller:
-            poller.stop()
-            if poller.error:
-                raise poller.error
-        readings = [s.read() for s in sessions]
-        t = time.perf_counter() - t0
-    finally:
-        for s in sessions:
-            s.close()
+        group.stop_polling()
+        readings = group.readings()
+        t = time.perf_counter() - group.t0_s
     by_domain = {d: r.energy_j[d] / t for r in readings for d in r.total_domains}
-    base = IdleBaseline(math.fsum(by_domain.values()), by_domain, t, sel.name, sel.kind,
-                        "; ".join(b.describe() for b in sel.backends),
+    base = IdleBaseline(math.fsum(by_domain.values()), by_domain, t, sel.name, sel.kind, sel.source,
                         _dt.datetime.now().isoformat(timespec="seconds"))
     _IDLE_CACHE[key] = base
     return base
@@ -368,9 +210,8 @@ class Measurement:
         self.name = name
         self.report = EnergyReport()
         self._running = False
-        self._sessions: list[CounterSession] = []
+        self._group: SessionGroup | None = None
         self._shadow: CounterSession | None = None
-        self._poller: _Poller | None = None
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> EnergyReport:
@@ -397,25 +238,17 @@ class Measurement:
         self.sel = resolve_backends(self.backend_spec)
         self.idle = self._idle()
         self.report = EnergyReport(started_at=_dt.datetime.now().isoformat(timespec="seconds"))
-        sessions = []
+        group = SessionGroup(self.sel, trace_interval_s=self.trace_interval_s).open()
         try:
-            for b in self.sel.backends:
-                sessions.append(b.open())
             # In auto mode, a cheap CPU-time estimate runs alongside a measured CPU counter so
             # that a counter found stalled at the end degrades to a labelled estimate, not an error.
-            if self.sel.auto and all(b.kind == "measured" for b in self.sel.backends if b.device == "cpu"):
+            if self.sel.auto and any(b.device == "cpu" and b.kind == "measured" for b in self.sel.backends):
                 self._shadow = get_backend("estimate").open()
         except BaseException:
-            for s in sessions:
-                s.close()
+            group.close()
             raise
-        self._sessions = sessions
-        self.t0_s = time.perf_counter()
-        interval = min([s.poll_interval_s for s in sessions] + [self.trace_interval_s or math.inf])
-        self._poller = None
-        if math.isfinite(interval):
-            self._poller = _Poller(sessions, interval, self.trace_interval_s is not None, self.t0_s)
-            self._poller.start()
+        self._group = group
+        self.t0_s = group.t0_s
         self._running = True
 
     def _idle(self) -> IdleBaseline | float | None:
@@ -427,11 +260,11 @@ class Measurement:
         return ib
 
     def _abort(self) -> None:
-        if self._poller is not None:
-            self._poller.stop()
-        for s in self._sessions + ([self._shadow] if self._shadow else []):
-            s.close()
-        self._sessions, self._shadow, self._poller, self._running = [], None, None, False
+        if self._group is not None:
+            self._group.close()
+        if self._shadow is not None:
+            self._shadow.close()
+        self._group, self._shadow, self._running = None, None, False
         with _OPEN_LOCK:
             if _OPEN.get(self.name) is self:
                 del _OPEN[self.name]
@@ -448,8 +281,7 @@ class Measurement:
             if self.extend_short_windows and t_work < min_w:
                 time.sleep(min_w - t_work)
                 r.extended_by_s = time.perf_counter() - self.t0_s - t_work
-            if self._poller is not None:
-                self._poller.stop()
+            self._group.stop_polling()
             readings, backends, notes = self._read_all()
             t_end = max(rd.t_s for rd in readings)
             self._fill(r, readings, backends, notes, t_end - self.t0_s, t_work)
@@ -458,10 +290,11 @@ class Measurement:
         return r
 
     def _read_all(self) -> tuple[list[Reading], list[Backend], list[str]]:
+        """Each session's reading; a stalled CPU counter falls back, labelled, to the shadow estimate."""
         notes = list(self.sel.notes)
-        poll_err = self._poller.error if self._poller else None
+        poll_err = self._group.poll_error
         readings, backends = [], []
-        for b, s in zip(self.sel.backends, self._sessions, strict=True):
+        for b, s in zip(self.sel.backends, self._group.sessions, strict=True):
             try:
                 if poll_err is not None and b.device == "cpu" and isinstance(poll_err, CounterStalled):
                     raise poll_err
@@ -470,10 +303,9 @@ class Measurement:
             except CounterStalled as err:
                 if self._shadow is None or b.device != "cpu":
                     raise
-                est = get_backend("estimate")
                 notes.append(f"{b.name} counter stalled ({err.cause}); CPU energy FELL BACK to the estimate")
                 readings.append(self._shadow.read())
-                backends.append(est)
+                backends.append(get_backend("estimate"))
         if poll_err is not None and not isinstance(poll_err, CounterStalled):
             raise poll_err
         return readings, backends, notes
@@ -491,23 +323,22 @@ class Measurement:
         r.duration_s = duration_s
         r.work_duration_s = t_work
         r.power_w = r.energy_j / duration_s if duration_s > 0 else math.nan
-        r.backend = "+".join(b.name for b in backends)
         kinds = {b.kind for b in backends}
-        r.kind = "estimated" if "estimated" in kinds else "measured"
         if kinds == {"measured", "estimated"}:
             notes.append("total mixes measured and estimated domains; see kinds_by_domain")
-        r.source = " + ".join(b.describe() for b in backends)
+        used = Selection(backends, notes, self.sel.auto)
+        r.kind, r.backend, r.source, r.device = combined_kind(kinds), used.name, used.source, used.device
+        r.threads = torch_threads()
         if self.idle is not None:
             if isinstance(self.idle, IdleBaseline):
                 r.idle_power_w, r.idle_source = self.idle.power_w, repr(self.idle)
             else:
                 r.idle_power_w, r.idle_source = float(self.idle), "given by the user"
             r.net_energy_j = r.energy_j - r.idle_power_w * duration_s
-        if self._poller is not None:
-            r.sampler_cpu_s = self._poller.cpu_s
-            if self.trace_interval_s is not None:
-                r.trace = list(self._poller.trace)
-                r.trace_interval_s = self.trace_interval_s
+        r.sampler_cpu_s = self._group.sampler_cpu_s
+        if self.trace_interval_s is not None:
+            r.trace = self._group.trace
+            r.trace_interval_s = self.trace_interval_s
         r.notes = notes
         r.filled = True
 

@@ -97,6 +97,7 @@ class NvmlBackend(Backend):
 
     kind = "measured"
     device = "gpu"
+    covers = ("gpu:nvidia",)
 
     def __init__(self, nvml=None, *, sample_interval_s: float = 0.05) -> None:
         super().__init__()

@@ -24,10 +24,14 @@ import dataclasses
 import math
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 from greenkit.energy.base import CounterStalled
-from greenkit.energy.meter import _Poller, measure_idle, resolve_backends
+from greenkit.energy.meter import measure_idle
+from greenkit.energy.provenance import Provenance
+from greenkit.energy.sampler import SessionGroup
+from greenkit.energy.selection import Selection, resolve_backends
 
 __all__ = ["Comparison", "InferenceEnergy", "compare", "measure_inference", "median_ci95"]
 
@@ -105,79 +109,53 @@ def _calibrate(run: Callable[[], None], warmup: int) -> float:
     return (time.perf_counter() - t0) / n
 
 
-class _Counters:
-    """Backend sessions kept open across windows; ``total()`` = (t_s, joules so far)."""
+def _window(group: SessionGroup, run: Callable[[], None], n: int, min_s: float = 0.0) -> tuple[float, float, int]:
+    """(joules, seconds, calls) for ``n`` calls of ``run``, topped up to at least ``min_s``.
 
-    def __init__(self, backend) -> None:
-        self.sel = resolve_backends(backend)
-        self.sessions = []
-
-    def __enter__(self) -> _Counters:
-        try:
-            for b in self.sel.backends:
-                self.sessions.append(b.open())
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        interval = min(s.poll_interval_s for s in self.sessions)
-        self.poller = _Poller(self.sessions, interval, False, time.perf_counter()) if math.isfinite(interval) else None
-        if self.poller:
-            self.poller.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if getattr(self, "poller", None):
-            self.poller.stop()
-        for s in self.sessions:
-            s.close()
-
-    def total(self) -> tuple[float, float]:
-        if self.poller is not None and self.poller.error is not None:
-            raise self.poller.error
-        rs = [s.read() for s in self.sessions]
-        return time.perf_counter(), math.fsum(r.total_j for r in rs)
-
-    def window(self, run: Callable[[], None], n: int, min_s: float = 0.0) -> tuple[float, float, int]:
-        """(joules, seconds, calls) for ``n`` calls of ``run``, topped up to at least ``min_s``.
-
-        ``n`` comes from a calibration run; if the machine got faster since (a busy
-        neighbour went idle), extra calls keep the window as long as the counter needs.
-        """
-        t0, e0 = self.total()
-        calls = 0
-        start = time.perf_counter()
-        while calls < n or time.perf_counter() - start < min_s:
-            run()
-            calls += 1
-        t1, e1 = self.total()
-        if e1 - e0 <= 0 and any(b.kind == "measured" for b in self.sel.backends):
-            raise CounterStalled(f"{self.sel.name} reported {e1 - e0:.3g} J for a {t1 - t0:.3f} s window",
-                                 "run `greenkit doctor`; use a longer min_window_s or backend='estimate'")
-        return e1 - e0, t1 - t0, calls
-
-    def min_window_s(self, min_window_s: float | None) -> float:
-        auto = max(MIN_WINDOW_FLOOR_S, self.sel.min_window_s())
-        if min_window_s is None:
-            return auto
-        if not (min_window_s > 0 and math.isfinite(min_window_s)):
-            raise ValueError(f"min_window_s must be a positive number of seconds, got {min_window_s!r}")
-        # a window the counter cannot resolve is lengthened, never reported as ~0
-        return max(min_window_s, self.sel.min_window_s())
-
-    @property
-    def source(self) -> str:
-        return " + ".join(b.describe() for b in self.sel.backends)
+    ``n`` comes from a calibration run; if the machine got faster since (a busy
+    neighbour went idle), extra calls keep the window as long as the counter needs.
+    """
+    t0, e0 = group.total()
+    calls = 0
+    start = time.perf_counter()
+    while calls < n or time.perf_counter() - start < min_s:
+        run()
+        calls += 1
+    t1, e1 = group.total()
+    sel = group.selection
+    if e1 - e0 <= 0 and any(b.kind == "measured" for b in sel.backends):
+        raise CounterStalled(f"{sel.name} reported {e1 - e0:.3g} J for a {t1 - t0:.3f} s window",
+                             "run `greenkit doctor`; use a longer min_window_s or backend='estimate'")
+    return e1 - e0, t1 - t0, calls
 
 
-def _threads() -> int:
+def _window_length_s(sel: Selection, min_window_s: float | None) -> float:
+    """Window length: the user's, or 10 counter updates and >= 50 ms; never shorter than the counter allows."""
+    if min_window_s is None:
+        return max(MIN_WINDOW_FLOOR_S, sel.min_window_s())
+    if not (min_window_s > 0 and math.isfinite(min_window_s)):
+        raise ValueError(f"min_window_s must be a positive number of seconds, got {min_window_s!r}")
+    # a window the counter cannot resolve is lengthened, never reported as ~0
+    return max(min_window_s, sel.min_window_s())
+
+
+def _provenance(sel: Selection, device: str) -> dict:
+    """The Provenance fields of a protocol result run on ``device`` with backends ``sel``."""
     import torch
 
-    return torch.get_num_threads()
+    return {"kind": sel.kind, "backend": sel.name, "source": sel.source, "threads": torch.get_num_threads(),
+            "device": device, "notes": list(sel.notes)}
 
 
 @dataclasses.dataclass
-class InferenceEnergy:
-    """Energy (J) and latency (s) per inference (one sample of the batch), medians over windows."""
+class InferenceEnergy(Provenance):
+    """Energy (J) and latency (s) per inference (one sample of the batch), medians over windows.
+
+    ``window_s`` is the length every window was made to reach; ``window_durations_s`` what
+    each one actually lasted. Where the figures came from (``kind``, ``backend``,
+    ``source``, ``threads``, ``device``, ``notes``) is the shared
+    :class:`~greenkit.energy.provenance.Provenance` record.
+    """
 
     energy_j_per_inference: float
     energy_j_ci95: tuple[float, float]
@@ -185,11 +163,6 @@ class InferenceEnergy:
     latency_s_ci95: tuple[float, float]
     inferences_per_window: int
     windows: int
-    kind: str
-    backend: str
-    source: str
-    threads: int
-    device: str
     batch_size: int
     calls_per_window: int
     window_s: float
@@ -199,23 +172,26 @@ class InferenceEnergy:
     energy_j_windows: list[float] = dataclasses.field(default_factory=list, repr=False)
     latency_s_windows: list[float] = dataclasses.field(default_factory=list, repr=False)
     #: each window's length in seconds (calls were added when a window ran short of window_s)
-    window_seconds: list[float] = dataclasses.field(default_factory=list, repr=False)
-    notes: list[str] = dataclasses.field(default_factory=list)
+    window_durations_s: list[float] = dataclasses.field(default_factory=list, repr=False)
+
+    @property
+    def window_seconds(self) -> list[float]:
+        """Deprecated name of :attr:`window_durations_s` (it read like ``window_s``, a different figure)."""
+        warnings.warn("InferenceEnergy.window_seconds is deprecated; use window_durations_s",
+                      DeprecationWarning, stacklevel=2)
+        return self.window_durations_s
 
     def __repr__(self) -> str:
         lo, hi = self.energy_j_ci95
         llo, lhi = self.latency_s_ci95
-        label = "MEASURED" if self.kind == "measured" else "ESTIMATED"
-        lines = [f"InferenceEnergy [{label} by {self.backend}]: {self.energy_j_per_inference:.4g} J/inference "
+        lines = [f"InferenceEnergy [{self.label} by {self.backend}]: {self.energy_j_per_inference:.4g} J/inference "
                  f"(95% CI {lo:.4g}-{hi:.4g}), {self.latency_s_per_inference * 1e3:.4g} ms/inference "
                  f"(95% CI {llo * 1e3:.4g}-{lhi * 1e3:.4g})",
                  f"  {self.windows} windows x {self.calls_per_window} calls x batch {self.batch_size}; "
-                 f"{self.threads} threads on {self.device}",
-                 f"  source: {self.source}"]
+                 f"{self.threads} threads on {self.device}"]
         if self.net_energy_j_per_inference is not None:
             lines.insert(1, f"  net of idle ({self.idle_power_w:.3g} W): {self.net_energy_j_per_inference:.4g} J/inference")
-        lines += [f"  note: {n}" for n in self.notes]
-        return "\n".join(lines)
+        return "\n".join(lines + self.provenance_lines())
 
 
 def measure_inference(model: Callable, inputs, *, warmup: int = 3, windows: int = 10,
@@ -238,24 +214,23 @@ def measure_inference(model: Callable, inputs, *, warmup: int = 3, windows: int 
         raise ValueError(f"windows must be >= 6 for a 95% interval of the median, got {windows}")
     device = _device(model, inputs)
     run, batch = _runner(model, inputs, device), _batch(inputs)
-    with _Counters(backend) as c:
-        w = c.min_window_s(min_window_s)
+    sel = resolve_backends(backend)
+    w = _window_length_s(sel, min_window_s)
+    with SessionGroup(sel) as group:
         t_call = _calibrate(run, warmup)
         n = max(1, math.ceil(w / t_call))
         es, ls, spans = [], [], []
         for _ in range(windows):
-            e, t, k = c.window(run, n, w)
+            e, t, k = _window(group, run, n, w)
             es.append(e / (k * batch))
             ls.append(t / (k * batch))
             spans.append(t)
     e_med, e_ci, cov = median_ci95(es)
     l_med, l_ci, _ = median_ci95(ls)
-    res = InferenceEnergy(e_med, e_ci, l_med, l_ci, n * batch, windows, c.sel.kind, c.sel.name, c.source,
-                          _threads(), device, batch, n, w, cov, energy_j_windows=es, latency_s_windows=ls,
-                          window_seconds=spans,
-                          notes=list(c.sel.notes))
+    res = InferenceEnergy(e_med, e_ci, l_med, l_ci, n * batch, windows, batch, n, w, cov, energy_j_windows=es,
+                          latency_s_windows=ls, window_durations_s=spans, **_provenance(sel, device))
     if idle_baseline:
-        idle = measure_idle(backend=c.sel.backends)
+        idle = measure_idle(backend=sel.backends)
         res.idle_power_w = idle.power_w
         res.net_energy_j_per_inference = statistics.median(
             e - idle.power_w * t for e, t in zip(es, ls, strict=True))
@@ -263,8 +238,12 @@ def measure_inference(model: Callable, inputs, *, warmup: int = 3, windows: int 
 
 
 @dataclasses.dataclass
-class Comparison:
-    """B relative to A (the baseline): ratios < 1 mean B uses less energy / time."""
+class Comparison(Provenance):
+    """B relative to A (the baseline): ratios < 1 mean B uses less energy / time.
+
+    Provenance fields (``kind``, ``backend``, ``source``, ``threads``, ``device``,
+    ``notes``) as in :class:`~greenkit.energy.provenance.Provenance`.
+    """
 
     energy_ratio: float
     energy_ratio_ci95: tuple[float, float]
@@ -275,23 +254,19 @@ class Comparison:
     latency_s_per_inference_a: float
     latency_s_per_inference_b: float
     pairs: int
-    kind: str
-    backend: str
-    source: str
-    threads: int
-    device: str
     calls_per_window_a: int
     calls_per_window_b: int
     window_s: float
     ci_coverage: float
     energy_ratios: list[float] = dataclasses.field(default_factory=list, repr=False)
     latency_ratios: list[float] = dataclasses.field(default_factory=list, repr=False)
-    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def energy_basis(self) -> str:
-        return ("estimated: CPU time x a fixed W/core, so the energy ratio is the CPU-time ratio"
-                if self.kind == "estimated" else f"measured by {self.backend}")
+        if self.kind == "measured":
+            return super().energy_basis
+        return (f"{self.label}: CPU time x a fixed W/core, so the energy ratio is the CPU-time ratio"
+                if self.backend == "estimate" else super().energy_basis)
 
     def __repr__(self) -> str:
         lo, hi = self.energy_ratio_ci95
@@ -302,8 +277,7 @@ class Comparison:
             f"  latency B/A = {self.latency_ratio:.3f} (95% CI {llo:.3f}-{lhi:.3f})",
             f"  A: {self.energy_j_per_inference_a:.4g} J, {self.latency_s_per_inference_a * 1e3:.4g} ms per inference;"
             f" B: {self.energy_j_per_inference_b:.4g} J, {self.latency_s_per_inference_b * 1e3:.4g} ms per inference",
-            f"  source: {self.source}",
-            *[f"  note: {n}" for n in self.notes]])
+            *self.provenance_lines()])
 
 
 def compare(model_a: Callable, model_b: Callable, inputs, *, pairs: int = 10, min_window_s: float | None = None,
@@ -324,8 +298,9 @@ def compare(model_a: Callable, model_b: Callable, inputs, *, pairs: int = 10, mi
     dev_a, dev_b = _device(model_a, inputs), _device(model_b, inputs_b)
     run_a, run_b = _runner(model_a, inputs, dev_a), _runner(model_b, inputs_b, dev_b)
     bat_a, bat_b = _batch(inputs), _batch(inputs_b)
-    with _Counters(backend) as c:
-        w = c.min_window_s(min_window_s)
+    sel = resolve_backends(backend)
+    w = _window_length_s(sel, min_window_s)
+    with SessionGroup(sel) as group:
         n_a = max(1, math.ceil(w / _calibrate(run_a, warmup)))
         n_b = max(1, math.ceil(w / _calibrate(run_b, warmup)))
         ea, eb, la, lb = [], [], [], []
@@ -333,11 +308,11 @@ def compare(model_a: Callable, model_b: Callable, inputs, *, pairs: int = 10, mi
             order = ("a", "b") if i % 2 == 0 else ("b", "a")  # A B | B A | A B ... (ABBA)
             for side in order:
                 if side == "a":
-                    e, t, k = c.window(run_a, n_a, w)
+                    e, t, k = _window(group, run_a, n_a, w)
                     ea.append(e / (k * bat_a))
                     la.append(t / (k * bat_a))
                 else:
-                    e, t, k = c.window(run_b, n_b, w)
+                    e, t, k = _window(group, run_b, n_b, w)
                     eb.append(e / (k * bat_b))
                     lb.append(t / (k * bat_b))
     er = [b / a for a, b in zip(ea, eb, strict=True)]
@@ -346,5 +321,5 @@ def compare(model_a: Callable, model_b: Callable, inputs, *, pairs: int = 10, mi
     l_med, l_ci, _ = median_ci95(lr)
     dev = dev_a if dev_a == dev_b else f"A {dev_a}, B {dev_b}"
     return Comparison(e_med, e_ci, l_med, l_ci, statistics.median(ea), statistics.median(eb),
-                      statistics.median(la), statistics.median(lb), pairs, c.sel.kind, c.sel.name, c.source,
-                      _threads(), dev, n_a, n_b, w, cov, er, lr, list(c.sel.notes))
+                      statistics.median(la), statistics.median(lb), pairs, n_a, n_b, w, cov, er, lr,
+                      **_provenance(sel, dev))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +35,7 @@ from greenkit.energy.base import (
     register,
     wrap_delta,
 )
-from greenkit.energy.rapl import DEFAULT_ROOT, MORE, discover_zones, permission_fix
+from greenkit.energy.rapl import DEFAULT_ROOT, MORE, discover_zones, permission_fix, wrap_safe_poll_interval_s
 
 __all__ = ["PyRaplBackend", "import_pyrapl"]
 
@@ -92,17 +93,16 @@ class PyRaplBackend(Backend):
                                      f"({type(err).__name__}{': ' + str(err) if str(err) else ''})",
                                      "run `greenkit doctor`", MORE) from err
 
-    def _ranges(self, n_sockets: int) -> list[tuple[int, int]]:
-        """(package range, dram range) in uJ per socket, from sysfs; 0 where unknown."""
+    def _zones(self, n_sockets: int) -> tuple[list[tuple[int, int]], list[tuple[float | None, float | None]]]:
+        """Per socket, from sysfs: (package, dram) ranges in uJ (0 where unknown) and stated max powers in W."""
         zones, _ = discover_zones(self.root)
-        out = []
+        ranges, powers = [], []
         for s in range(n_sockets):
-            pkg = next((z.max_energy_range_uj for z in zones if z.name == f"package-{s}"
-                        and z.zone.startswith("intel-rapl:")), 0)
-            dram = next((z.max_energy_range_uj for z in zones if z.domain == f"dram-{s}"
-                         and z.zone.startswith("intel-rapl:")), 0)
-            out.append((pkg, dram))
-        return out
+            pkg = next((z for z in zones if z.name == f"package-{s}" and z.zone.startswith("intel-rapl:")), None)
+            dram = next((z for z in zones if z.domain == f"dram-{s}" and z.zone.startswith("intel-rapl:")), None)
+            ranges.append(tuple(z.max_energy_range_uj if z else 0 for z in (pkg, dram)))
+            powers.append(tuple(z.max_power_w if z else None for z in (pkg, dram)))
+        return ranges, powers
 
     def _probe(self) -> Availability:
         details: dict = {"update_period_s": 0.001}
@@ -113,12 +113,14 @@ class PyRaplBackend(Backend):
             details["permission_denied"] = True
             return Availability(self.name, False, self.kind, err.cause, permission_fix(), MORE, details)
         except (EnergyError, ImportError) as err:
+            details["not_applicable"] = platform.system() != "Linux"
             return Availability(self.name, False, self.kind, f"pyRAPL unusable: {err}".split("\n")[0],
                                 ("run `greenkit doctor` for the direct RAPL reader's diagnosis",), MORE, details)
         n = len(raw) // 2
-        ranges = self._ranges(n)
+        ranges, powers = self._zones(n)
         details["sockets"] = n
         details["ranges_uj"] = ranges
+        details["max_power_w"] = powers
         if all(v < 0 for v in raw[0::2]):
             return Availability(self.name, False, self.kind, "pyRAPL returns no package value (-1)",
                                 (), MORE, details)
@@ -131,25 +133,31 @@ class PyRaplBackend(Backend):
 
     def open(self) -> PyRaplSession:
         av = self.require()
-        return PyRaplSession(self._make_sensor(), av.details["ranges_uj"])
+        return PyRaplSession(self._make_sensor(), av.details["ranges_uj"], av.details.get("max_power_w"))
 
     def describe(self) -> str:
         return "pyRAPL Sensor (RAPL package/DRAM energy_uj), wrap-corrected by greenkit"
 
 
 class PyRaplSession(CounterSession):
-    """Like :class:`~greenkit.energy.rapl.RaplSession`, over pyRAPL's raw values (uJ)."""
+    """Like :class:`~greenkit.energy.rapl.RaplSession`, over pyRAPL's raw values (uJ).
 
-    def __init__(self, sensor, ranges_uj: list[tuple[int, int]]) -> None:
+    ``max_power_w``: each zone's stated maximum power, per socket (package, dram), as
+    ``ranges_uj``; None where unknown. The poll interval is the direct reader's
+    :func:`~greenkit.energy.rapl.wrap_safe_poll_interval_s`.
+    """
+
+    def __init__(self, sensor, ranges_uj: list[tuple[int, int]],
+                 max_power_w: list[tuple[float | None, float | None]] | None = None) -> None:
         super().__init__()
         self.sensor = sensor
         self.ranges = [r for pair in ranges_uj for r in pair]  # pkg0, dram0, pkg1, dram1, ...
+        powers = [p for pair in max_power_w for p in pair] if max_power_w else [None] * len(self.ranges)
         first = self._raw()
         self.slots = [i for i, v in enumerate(first) if v >= 0]  # -1 = pyRAPL could not read it
         self._last = {i: first[i] for i in self.slots}
         self._acc = dict.fromkeys(self.slots, 0.0)
-        positive = [r for i, r in enumerate(self.ranges) if i in self.slots and r > 0]
-        self.poll_interval_s = min([60.0, *(r / 1e6 / 1000.0 / 2 for r in positive)])
+        self.poll_interval_s = wrap_safe_poll_interval_s([(self.ranges[i], powers[i]) for i in self.slots])
         self.t0_s = time.perf_counter()
 
     def _raw(self) -> list[float]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import re
 import time
 from dataclasses import dataclass
@@ -49,19 +50,46 @@ from greenkit.energy.base import (
     wrap_delta,
 )
 
-__all__ = ["DEFAULT_ROOT", "RaplBackend", "RaplZone", "discover_zones", "permission_fix"]
+__all__ = ["DEFAULT_ROOT", "RaplBackend", "RaplZone", "discover_zones", "permission_fix", "wrap_period_s",
+           "wrap_safe_poll_interval_s"]
 
 DEFAULT_ROOT = Path("/sys/class/powercap")
 _ZONE_RE = re.compile(r"^(?P<ctype>intel-rapl(?:-mmio)?):(?P<ids>\d+(?::\d+)*)$")
 #: RAPL updates its counters about every 1 ms (Intel SDM vol. 3B, 15.10.1).
 RAPL_UPDATE_PERIOD_S = 0.001
 #: Power assumed when a zone states no maximum: high enough for any one socket today.
-_FALLBACK_MAX_POWER_W = 1000.0
+FALLBACK_MAX_POWER_W = 1000.0
+#: Longest poll interval, in seconds, however slowly the counters could wrap.
+MAX_POLL_INTERVAL_S = 60.0
 #: A package counter that has not moved for this long while we poll it is stalled:
 #: even an idle package draws > 1 W, i.e. > 10^5 uJ per 0.1 s, far above the ~61 uJ unit.
 STALL_AFTER_S = 0.25
 MORE = ("https://www.kernel.org/doc/html/latest/power/powercap/powercap.html ; "
         "https://nvd.nist.gov/vuln/detail/CVE-2020-8694 ; run `greenkit doctor`")
+
+
+def wrap_period_s(max_energy_range_uj: int, power_w: float) -> float:
+    """Seconds until a counter of range ``max_energy_range_uj`` wraps at ``power_w`` watts.
+
+    .. math:: T_{wrap} = R \\cdot 10^{-6} / P \\quad (R \\text{ in uJ}, P \\text{ in W})
+    """
+    if power_w <= 0:
+        return math.inf
+    return max_energy_range_uj / 1e6 / power_w
+
+
+def wrap_safe_poll_interval_s(zones: list[tuple[int, float | None]], max_power_w: float | None = None) -> float:
+    """Half the shortest wrap period among ``zones`` = ``[(max_energy_range_uj, max_power_w), ...]``.
+
+    Each zone is taken at ``max_power_w`` if given, else its own stated maximum, else
+    :data:`FALLBACK_MAX_POWER_W`; polling at half the wrap period means a counter can never
+    wrap twice between two reads (:func:`~greenkit.energy.base.wrap_delta` sees at most one
+    wrap). Zones of unknown range (0) are skipped; the result is capped at
+    :data:`MAX_POLL_INTERVAL_S`. Used by both RAPL readers (direct and pyRAPL).
+    """
+    periods = [wrap_period_s(rng, max_power_w or zone_max or FALLBACK_MAX_POWER_W) / 2.0
+               for rng, zone_max in zones if rng > 0]
+    return min([MAX_POLL_INTERVAL_S, *periods])
 
 
 @dataclass(frozen=True)
@@ -206,6 +234,8 @@ class RaplBackend(Backend):
     def _probe(self) -> Availability:
         details: dict = {"root": str(self.root), "update_period_s": RAPL_UPDATE_PERIOD_S}
         if not self.root.is_dir():
+            # RAPL is a Linux interface: elsewhere its absence is no news (``auto`` does not mention it)
+            details["not_applicable"] = platform.system() != "Linux"
             return Availability(
                 self.name, False, self.kind,
                 f"{self.root} does not exist: not Linux, a virtual machine or container without RAPL "
@@ -316,12 +346,8 @@ class RaplSession(CounterSession):
             self.close()
             raise CounterUnavailable(f"cannot open {err.filename}: {err.strerror}", "run `greenkit doctor`",
                                      MORE) from err
-        # Wrap-safe polling: a zone at full power needs R / P seconds to wrap; poll at half that.
-        periods = []
-        for z in zones:
-            p_w = max_power_w or z.max_power_w or _FALLBACK_MAX_POWER_W
-            periods.append(z.max_energy_range_uj / 1e6 / p_w / 2.0)
-        self.poll_interval_s = min([60.0, *periods])
+        self.poll_interval_s = wrap_safe_poll_interval_s(
+            [(z.max_energy_range_uj, z.max_power_w) for z in zones], max_power_w)
         self._last = {z.zone: self._raw(z) for z in zones}
         self._acc = dict.fromkeys(self._last, 0)
         now = time.perf_counter()
@@ -371,10 +397,3 @@ class RaplSession(CounterSession):
             except OSError:
                 pass
         self._fds.clear()
-
-
-def wrap_period_s(max_energy_range_uj: int, power_w: float) -> float:
-    """Seconds until a counter of range ``max_energy_range_uj`` wraps at ``power_w`` watts."""
-    if power_w <= 0:
-        return math.inf
-    return max_energy_range_uj / 1e6 / power_w

@@ -36,11 +36,14 @@ def test_sleeping_costs_nothing_in_the_model():
 
 
 def test_parameters_are_visible_in_source():
-    """Does the source string name the model and where its W/core came from (given, TDP, assumed)?"""
-    assert "4.5 W/core (given)" in EstimateBackend(4.5).describe()
-    assert "TDP 64 W / 8 cores" in EstimateBackend(tdp_w=64, cores=8).describe()
-    d = EstimateBackend().describe()
-    assert f"{DEFAULT_WATTS_PER_CORE:g} W/core" in d and "assumed" in d
+    """Does the source string name the model, the CPU, the rule and where its watts came from?"""
+    assert "4.5 W per busy thread (given)" in EstimateBackend(4.5).describe()
+    d = EstimateBackend(tdp_w=64, cores=8, cpu="Some CPU").describe()
+    assert "8 W per busy thread (TDP 64 W / 8 threads)" in d and "CPU: Some CPU" in d
+    assert "rule: equal share of TDP" in d
+    d = EstimateBackend(cpu="Unknown Chip 9000").describe()
+    assert f"{DEFAULT_WATTS_PER_CORE:g} W per busy thread" in d and "assumed" in d
+    assert "'Unknown Chip 9000' is not in the table" in d
 
 
 def test_env_override(monkeypatch):
