@@ -22,6 +22,16 @@ def test_no_counter_means_estimates_explained(tmp_path, capsys):
     assert "No energy counter is readable here" in out and "ESTIMATES" in out
     assert "[no ] rapl" in out and "[yes] estimate" in out and "to enable" in out
     assert "modprobe intel_rapl_msr" in out
+    assert "[no ] apple" in out and "pip install zeus-apple-silicon" in out
+    assert "[no ] amdsmi" in out and "ROCm" in out
+
+
+def test_doctor_says_how_far_off_estimates_are(tmp_path, capsys):
+    """Does doctor give the estimate's CPU, TDP lookup, rule, and the cited accuracy of TDP estimates?"""
+    _, out = run_cli(["--powercap-root", str(tmp_path / "none")], capsys)
+    block = out.split("[yes] estimate")[1]
+    assert "CPU:" in block and "TDP table:" in block and "rule:" in block
+    assert "how far off:" in block and "-60% to +190%" in block and "codecarbon" in block
 
 
 def test_json_lists_every_source(tmp_path, capsys):

@@ -104,3 +104,79 @@ def test_import_greenkit_before_torch_sets_passive_waiting(code, preset, expecte
              "greenkit.OMP_WAIT_POLICY_SET_BY_GREENKIT)")
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[0] == expected
+
+
+# ------------------------------------------------------------------ the TDP table
+def test_tdp_table_is_codecarbons_file_unchanged():
+    """Is data/cpu_tdp.csv the CodeCarbon file recorded in data/README.md (checksum), with its MIT licence beside it?"""
+    import hashlib
+
+    from greenkit.energy.estimate import TDP_TABLE, tdp_table
+
+    digest = hashlib.sha256(TDP_TABLE.read_bytes()).hexdigest()
+    readme = (TDP_TABLE.parent / "README.md").read_text()
+    assert digest in readme
+    assert "MIT License" in (TDP_TABLE.parent / "cpu_tdp.LICENSE").read_text()
+    table = tdp_table()
+    assert len(table) > 4800 and all(t > 0 for _, t in table.values())
+
+
+@pytest.mark.parametrize(("reported", "name", "tdp"), [
+    ("Intel(R) Core(TM) i7-1165G7 @ 2.80GHz", "Intel Core i7-1165G7", 28),          # Linux /proc/cpuinfo
+    ("11th Gen Intel(R) Core(TM) i5-1135G7 @ 2.40GHz", "Intel Core i5-1135G7", 28),  # Windows registry
+    ("AMD Ryzen 7 5800U with Radeon Graphics", "AMD Ryzen 7 5800U", 15),
+    ("AMD Ryzen 5 5600X 6-Core Processor", "AMD Ryzen 5 5600X", 65),
+    ("Apple M2", "Apple M2", 22),                                                    # macOS sysctl
+])
+def test_cpu_names_as_the_os_reports_them_are_found(reported, name, tdp):
+    """Are CPU names as Linux, Windows and macOS report them matched to the right table row and TDP?"""
+    from greenkit.energy.estimate import match_tdp
+
+    m = match_tdp(reported)
+    assert (m.name, m.tdp_w) == (name, tdp), m
+
+
+@pytest.mark.parametrize("reported", ["AMD EPYC", "Apple M1 Pro", "Intel64 Family 6 Model 140 Stepping 1", None])
+def test_ambiguous_or_unknown_cpus_get_no_tdp(reported):
+    """Is a vague name (could be many chips), a stronger tier of a listed chip, or no name given no TDP, with the reason?"""
+    from greenkit.energy.estimate import match_tdp
+
+    m = match_tdp(reported)
+    assert m.tdp_w is None and m.how
+
+
+def test_table_tdp_is_shared_by_hardware_threads(monkeypatch):
+    """With a known CPU on bare metal, is W/thread = table TDP / threads, so all threads busy for 1 s = TDP joules?"""
+    from greenkit.energy import estimate
+
+    monkeypatch.setattr(estimate, "_hypervisor", lambda: False)
+    monkeypatch.delenv("GREENKIT_WATTS_PER_CORE", raising=False)
+    monkeypatch.delenv("GREENKIT_CPU_TDP_W", raising=False)
+    b = EstimateBackend(cpu="Intel(R) Core(TM) i7-1165G7 @ 2.80GHz", cores=8)
+    assert b.watts_per_core == pytest.approx(28 / 8)
+    assert b.watts_per_core * 8 * 1.0 == pytest.approx(28.0)
+    d = b.describe()
+    assert "Intel Core i7-1165G7: TDP 28 W" in d and "cpu_power.csv" in d and "rule: equal share of TDP" in d
+    av = b.availability()
+    assert av.details["tdp_match"]["tdp_w"] == 28 and "wattmeter" in av.details["accuracy"]
+
+
+def test_vm_does_not_use_the_chips_tdp(monkeypatch):
+    """In a VM, where we see a slice of the chip, is the table TDP left unused (assumed default, said why)?"""
+    from greenkit.energy import estimate
+
+    monkeypatch.setattr(estimate, "_hypervisor", lambda: True)
+    b = EstimateBackend(cpu="Intel(R) Xeon(R) CPU E5-2620 v3 @ 2.40GHz", cores=2)
+    assert b.watts_per_core == DEFAULT_WATTS_PER_CORE and "virtual machine" in b.describe()
+
+
+def test_explicit_overrides_beat_the_table(monkeypatch):
+    """Do GREENKIT_WATTS_PER_CORE and GREENKIT_CPU_TDP_W still win over a CPU found in the table?"""
+    from greenkit.energy import estimate
+
+    monkeypatch.setattr(estimate, "_hypervisor", lambda: False)
+    monkeypatch.setenv("GREENKIT_WATTS_PER_CORE", "2.5")
+    assert EstimateBackend(cpu="Apple M2", cores=8).watts_per_core == 2.5
+    monkeypatch.delenv("GREENKIT_WATTS_PER_CORE")
+    monkeypatch.setenv("GREENKIT_CPU_TDP_W", "40")
+    assert EstimateBackend(cpu="Apple M2", cores=8).watts_per_core == 5.0

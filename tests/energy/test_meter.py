@@ -169,3 +169,18 @@ def test_cell_magic_measures_and_survives_errors():
     assert ip.user_ns["_energy"].filled and ip.user_ns["_energy"].kind == "estimated"
     ip.run_cell_magic("measure", "--backend estimate", "1 / 0")
     assert ip.user_ns["_energy"].filled
+
+
+def test_cell_magic_options_come_from_magic_arguments():
+    """Does %%measure document its options (IPython magic_arguments) and refuse an unknown one?"""
+    from IPython.core.error import UsageError
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ge.load_ipython_extension(ip)
+    doc = ip.find_cell_magic("measure").__doc__
+    assert "--backend" in doc and "--trace" in doc and "--idle" in doc
+    with pytest.raises(UsageError):
+        ip.run_cell_magic("measure", "--bogus", "pass")
+    ip.run_cell_magic("measure", "--backend estimate --trace 0.01", "sum(range(100000))")
+    assert ip.user_ns["_energy"].trace_interval_s == 0.01

@@ -55,3 +55,10 @@ def test_import_pyrapl_leaves_root_logging_alone():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "0"
     assert "imports error" not in out.stderr
+
+
+def test_pyrapl_polls_at_the_zones_wrap_safe_interval(powercap):
+    """Does pyRAPL poll at half the wrap period from the zone's stated max power (not a hard-coded 1000 W)?"""
+    powercap.zone("intel-rapl:0", "package-0", max_range_uj=100_000_000, max_power_uw=50_000_000)
+    s = PyRaplBackend(sensor_factory=sensor_returning([1, -1], [1, -1]), root=powercap.root).open()
+    assert s.poll_interval_s == pytest.approx(100 / 50 / 2)
