@@ -58,8 +58,11 @@ def mac_energy_pj(weight_bits: int, activation_bits: int, table: dict[str, float
 
 @dataclass
 class EnergyEstimate:
-    """Modelled energy per inference. ``kind`` is always ``"estimated"``."""
-    energy_j: float
+    """Modelled energy per inference, in joules. ``kind`` is always ``"estimated"``.
+
+    ``energy_j_per_inference`` = ``compute_j`` + ``memory_j`` (both per inference too).
+    """
+    energy_j_per_inference: float
     compute_j: float
     memory_j: float
     breakdown_j: dict[str, float] = field(default_factory=dict)
@@ -67,17 +70,27 @@ class EnergyEstimate:
     source: str = SOURCE
     assumptions: tuple[str, ...] = ()
 
+    @property
+    def energy_j(self) -> float:
+        """Deprecated name of :attr:`energy_j_per_inference` (it held joules per inference, not a total)."""
+        import warnings
+
+        warnings.warn("EnergyEstimate.energy_j is deprecated; use energy_j_per_inference",
+                      DeprecationWarning, stacklevel=2)
+        return self.energy_j_per_inference
+
     def beside(self, measured_j: float | None = None, measured_kind: str = "measured") -> str:
         """One line with the model next to a measured figure (if there is one)."""
-        line = f"model (estimated, {self.source.split(',')[0]}): {self.energy_j * 1e6:.3f} uJ/inference"
+        line = f"model (estimated, {self.source.split(',')[0]}): {self.energy_j_per_inference * 1e6:.3f} uJ/inference"
         if measured_j is not None:
             line += f" | {measured_kind}: {measured_j * 1e6:.3f} uJ/inference"
-            line += f" (measured / model = {measured_j / self.energy_j:.1f}x)" if self.energy_j else ""
+            line += (f" (measured / model = {measured_j / self.energy_j_per_inference:.1f}x)"
+                     if self.energy_j_per_inference else "")
         return line
 
     def __str__(self) -> str:
         parts = ", ".join(f"{k} {v * 1e6:.3f} uJ" for k, v in self.breakdown_j.items())
-        return (f"ESTIMATED {self.energy_j * 1e6:.3f} uJ per inference ({parts}). Source: {self.source}. "
+        return (f"ESTIMATED {self.energy_j_per_inference * 1e6:.3f} uJ per inference ({parts}). Source: {self.source}. "
                 + " ".join(self.assumptions))
 
     def _repr_html_(self) -> str:
@@ -119,7 +132,7 @@ def estimate_energy(profile, synops=None, *, memory: str = "dram", skip_zero_wei
     breakdown["compute"] = compute_pj * 1e-12
     breakdown[f"weights from {memory}"] = memory_pj * 1e-12
     return EnergyEstimate(
-        energy_j=(compute_pj + memory_pj) * 1e-12, compute_j=compute_pj * 1e-12, memory_j=memory_pj * 1e-12,
+        energy_j_per_inference=(compute_pj + memory_pj) * 1e-12, compute_j=compute_pj * 1e-12, memory_j=memory_pj * 1e-12,
         breakdown_j=breakdown,
         assumptions=("Each stored weight is read once per inference;",
                      "activation traffic, control and static power are not modelled.",

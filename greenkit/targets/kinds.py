@@ -268,8 +268,8 @@ def _macs(ctx, t) -> Measured:
 @quantity("estimated_energy_ratio")
 def _est_energy_ratio(ctx, t) -> Measured:
     from greenkit.metrics import estimate_energy
-    a = estimate_energy(ctx.profile(t.artefact)).energy_j
-    b = estimate_energy(ctx.profile("baseline")).energy_j
+    a = estimate_energy(ctx.profile(t.artefact)).energy_j_per_inference
+    b = estimate_energy(ctx.profile("baseline")).energy_j_per_inference
     return Measured(_ratio(a, b, "estimated energy"), "estimated",
                     "analytical model (Horowitz ISSCC 2014 energy per op + weight reads), not a measurement")
 
@@ -290,8 +290,8 @@ def _compare_ratio(attr: str, label: str):
         if attr == "energy_ratio":
             try:
                 from greenkit.metrics import estimate_energy
-                est = estimate_energy(ctx.profile(t.artefact)).energy_j / estimate_energy(
-                    ctx.profile("baseline")).energy_j
+                est = estimate_energy(ctx.profile(t.artefact)).energy_j_per_inference / estimate_energy(
+                    ctx.profile("baseline")).energy_j_per_inference
                 how += f"; analytical model (estimated) gives {est:.3g}"
             except (ZeroDivisionError, ValueError):
                 pass

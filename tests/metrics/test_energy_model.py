@@ -23,9 +23,16 @@ def test_estimate_of_one_linear_layer_by_hand():
     lin = nn.Linear(100, 10)
     est = estimate_energy(profile(lin, torch.zeros(1, 100)))
     want_pj = 1000 * (3.7 + 0.9) + (1010 * 32 / 64) * 1300
-    assert est.energy_j == pytest.approx(want_pj * 1e-12)
+    assert est.energy_j_per_inference == pytest.approx(want_pj * 1e-12)
     assert est.kind == "estimated" and "Horowitz" in est.source
     assert "uJ" in est.beside(1e-3)
+
+
+def test_energy_j_is_a_deprecated_alias_of_the_per_inference_figure():
+    """Does the old name EnergyEstimate.energy_j still give joules per inference, with a DeprecationWarning?"""
+    est = estimate_energy(profile(nn.Linear(8, 2), torch.zeros(1, 8)))
+    with pytest.warns(DeprecationWarning, match="energy_j_per_inference"):
+        assert est.energy_j == est.energy_j_per_inference
 
 
 def test_latency_records_threads():
