@@ -2,7 +2,8 @@
 
 For each trace interval (10 ms, 100 ms) and backend, runs a CPU-bound workload for
 ``--seconds`` (default 10 s) inside ``gk.measure(trace_interval_s=...)`` and reports
-the sampler thread's own CPU time (``time.thread_time()`` in that thread) as a share of
+the sampler thread's own CPU time (``time.thread_time()`` in the poller thread of
+``greenkit.energy.sampler.SessionGroup``, the one sampler every measurement uses) as a share of
 
 - the window's wall time (one core's worth of time), and
 - the process CPU time spent in the window.
@@ -78,8 +79,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0)
     args = ap.parse_args()
+    loads = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}; workload {args.seconds:g} s per row")
+          f"load average {loads} (1, 5, 15 min); workload {args.seconds:g} s per row")
     backends = [("estimate", EstimateBackend())]
     real = RaplBackend()
     if real.is_available():
