@@ -10,6 +10,7 @@ Modules (imported on first use, so ``import greenkit`` stays fast):
 - ``greenkit.zoo``      the labs' baseline models and shipped checkpoints
 - ``greenkit.plots``    plotly figures used by the labs
 - ``greenkit.course``   instructor tooling (nbgrader generation, round trips)
+- ``greenkit.i18n``     translations: ``_()`` for messages, the labs' catalogues (zh_CN)
 
 Verbs re-exported here: ``measure``, ``measure_inference``, ``compare``,
 ``profile``, ``check``, ``submit``.
@@ -34,7 +35,7 @@ if OMP_WAIT_POLICY_SET_BY_GREENKIT:
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-_MODULES = {"energy", "carbon", "metrics", "targets", "data", "zoo", "plots", "course", "paths"}
+_MODULES = {"energy", "carbon", "metrics", "targets", "data", "zoo", "plots", "course", "paths", "i18n"}
 _VERBS = {
     "measure": "greenkit.energy",
     "measure_inference": "greenkit.energy",

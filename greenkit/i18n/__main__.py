@@ -1,0 +1,82 @@
+"""python -m greenkit.i18n extract | status | check | build | roundtrip | messages  (see greenkit.i18n)"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _labs(names: list[str], lang: str, all_sources: bool) -> list[str]:
+    from greenkit.course.generation import lab_names
+    from greenkit.i18n.build import translated_labs
+
+    if names:
+        unknown = sorted(set(names) - set(lab_names()))
+        if unknown:
+            raise SystemExit(f"no such lab: {', '.join(unknown)} (labs: {', '.join(lab_names())})")
+        return names
+    return lab_names() if all_sources else translated_labs(lang)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m greenkit.i18n",
+                                     description="GreenKit translations: lab catalogues and messages")
+    parser.add_argument("--lang", default="zh_CN", help="catalogue language (default zh_CN)")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("extract", help="(re)extract catalogues from solutions/ (all labs by default); "
+                                       "keeps translations, flags changed English fuzzy (stale)")
+    p.add_argument("labs", nargs="*")
+    p = sub.add_parser("status", help="per lab: translated / missing / stale / invalid (all labs)")
+    p.add_argument("--list", action="store_true", help="name every missing, stale or invalid unit")
+    p.add_argument("labs", nargs="*")
+    p = sub.add_parser("check", help="exit 1 naming every missing, stale or invalid unit (all labs)")
+    p.add_argument("labs", nargs="*")
+    p = sub.add_parser("build", help="write labs/<lang>/<lab>/ with nbgrader (labs with a catalogue)")
+    p.add_argument("--strict", action="store_true", help="fail instead of showing English with a banner")
+    p.add_argument("labs", nargs="*")
+    p = sub.add_parser("roundtrip", help="nbgrader round trip of the translated lab")
+    p.add_argument("lab")
+    sub.add_parser("messages", help="(re)extract greenkit's _() messages into messages/<lang>.po")
+    args = parser.parse_args(argv)
+
+    from greenkit.i18n import build, catalogue
+
+    if args.cmd == "extract":
+        for lab in _labs(args.labs, args.lang, all_sources=True):
+            print(catalogue.update_catalogue(lab, args.lang).summary(), flush=True)
+        return 0
+    if args.cmd in ("status", "check"):
+        bad = 0
+        for lab in _labs(args.labs, args.lang, all_sources=True):
+            st = catalogue.lab_status(lab, args.lang)
+            print(st.summary(), flush=True)
+            if args.cmd == "check" or args.list:
+                for p in st.problems:
+                    print("  " + str(p).replace("\n", "\n  "))
+            bad += not st.complete
+        if args.cmd == "check":
+            print("OK: every catalogue complete and current" if not bad else
+                  f"{bad} lab(s) incomplete: fix the entries above in greenkit/i18n/labs/{args.lang}/<lab>.po")
+            return 1 if bad else 0
+        return 0
+    if args.cmd == "build":
+        try:
+            for result in build.build(_labs(args.labs, args.lang, all_sources=False) or None, args.lang,
+                                      strict=args.strict):
+                print(result, flush=True)
+        except build.StaleTranslationError as err:
+            print(err, file=sys.stderr)
+            return 1
+        return 0
+    if args.cmd == "roundtrip":
+        result = build.roundtrip(args.lab, args.lang)
+        print(result)
+        return 0 if result.ok else 1
+    from greenkit.i18n import messages
+
+    print(messages.update(args.lang).summary())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
