@@ -36,6 +36,7 @@ from greenkit.energy.base import (
     EnergyError,
     PermissionDenied,
     Reading,
+    probe_devices,
     register,
 )
 
@@ -174,22 +175,12 @@ class AmdSmiBackend(Backend):
                                 f"amdsmi is installed but cannot load ROCm's libamd_smi.so "
                                 f"({type(err).__name__}: {err}): no ROCm here, or a version mismatch",
                                 (INSTALL, "on a machine without an AMD GPU: nothing to do"), MORE, details)
-        try:
-            amd.amdsmi_init(amd.AmdSmiInitFlags.INIT_AMD_GPUS)
-        except amd.AmdSmiException as err:
-            e = translate(amd, err, "amdsmi_init")
-            details["permission_denied"] = isinstance(e, PermissionDenied)
-            return Availability(self.name, False, self.kind, e.cause, (e.fix,), MORE, details)
-        try:
-            gpus, notes = self._gpus()
-        except PermissionDenied as err:
-            details["permission_denied"] = True
-            return Availability(self.name, False, self.kind, err.cause, (err.fix,), MORE, details)
-        except amd.AmdSmiException as err:
-            e = translate(amd, err, "listing GPUs")
-            return Availability(self.name, False, self.kind, e.cause, (e.fix,), MORE, details)
-        finally:
-            amd.amdsmi_shut_down()
+        found = probe_devices(self, details, MORE, init=lambda: amd.amdsmi_init(amd.AmdSmiInitFlags.INIT_AMD_GPUS),
+                              init_name="amdsmi_init", shutdown=amd.amdsmi_shut_down, list_devices=self._gpus,
+                              vendor_error=amd.AmdSmiException, translate=lambda err, what: translate(amd, err, what))
+        if isinstance(found, Availability):
+            return found
+        gpus, notes = found
         details["gpus"] = [{"index": g.index, "name": g.name} for g in gpus]
         details["notes"] = notes
         if not gpus:

@@ -39,6 +39,7 @@ __all__ = [
     "PermissionDenied",
     "Reading",
     "get_backend",
+    "probe_devices",
     "register",
 ]
 
@@ -201,6 +202,34 @@ class Backend(abc.ABC):
         av = self._availability
         state = "not probed" if av is None else ("available" if av.available else "unavailable")
         return f"<{type(self).__name__} {self.name!r} ({self.kind}, {state})>"
+
+
+def probe_devices(backend: Backend, details: dict, more: str, *, init: Callable[[], object], init_name: str,
+                  shutdown: Callable[[], object], list_devices: Callable[[], tuple[list, list[str]]],
+                  vendor_error: type[BaseException] | tuple[type[BaseException], ...],
+                  translate: Callable[[BaseException, str], EnergyError]) -> tuple[list, list[str]] | Availability:
+    """The probe shared by GPU libraries (NVML, AMD SMI): init, list devices, always shut down.
+
+    Returns ``list_devices()``'s ``(devices, notes)``, or the :class:`Availability` that
+    says why not: the vendor error translated once by ``translate(err, what)``, with
+    ``details["permission_denied"]`` set when it was a permission refusal.
+    """
+    try:
+        init()
+    except vendor_error as err:
+        e = translate(err, init_name)
+        details["permission_denied"] = isinstance(e, PermissionDenied)
+        return Availability(backend.name, False, backend.kind, e.cause, (e.fix,), more, details)
+    try:
+        return list_devices()
+    except PermissionDenied as err:
+        details["permission_denied"] = True
+        return Availability(backend.name, False, backend.kind, err.cause, (err.fix,), more, details)
+    except vendor_error as err:
+        e = translate(err, "listing GPUs")
+        return Availability(backend.name, False, backend.kind, e.cause, (e.fix,), more, details)
+    finally:
+        shutdown()
 
 
 # -------------------------------------------------------------------------- registry

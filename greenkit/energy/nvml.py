@@ -31,6 +31,7 @@ from greenkit.energy.base import (
     EnergyError,
     PermissionDenied,
     Reading,
+    probe_devices,
     register,
 )
 
@@ -145,22 +146,12 @@ class NvmlBackend(Backend):
         except ImportError as err:
             return Availability(self.name, False, self.kind, f"nvidia-ml-py is not installed ({err})",
                                 ("pip install nvidia-ml-py",), MORE, details)
-        try:
-            nv.nvmlInit()
-        except nv.NVMLError as err:
-            e = translate(nv, err, "nvmlInit")
-            details["permission_denied"] = isinstance(e, PermissionDenied)
-            return Availability(self.name, False, self.kind, e.cause, (e.fix,), MORE, details)
-        try:
-            gpus, notes = self._gpus()
-        except PermissionDenied as err:
-            details["permission_denied"] = True
-            return Availability(self.name, False, self.kind, err.cause, (err.fix,), MORE, details)
-        except nv.NVMLError as err:
-            e = translate(nv, err, "listing GPUs")
-            return Availability(self.name, False, self.kind, e.cause, (e.fix,), MORE, details)
-        finally:
-            nv.nvmlShutdown()
+        found = probe_devices(self, details, MORE, init=nv.nvmlInit, init_name="nvmlInit", shutdown=nv.nvmlShutdown,
+                              list_devices=self._gpus, vendor_error=nv.NVMLError,
+                              translate=lambda err, what: translate(nv, err, what))
+        if isinstance(found, Availability):
+            return found
+        gpus, notes = found
         details["gpus"] = [{"index": g.index, "name": g.name, "mode": g.mode} for g in gpus]
         details["notes"] = notes
         if not gpus:
