@@ -49,3 +49,20 @@ def test_inference_energy_record_and_deprecated_window_name():
         warnings.simplefilter("always")
         assert r.window_seconds == r.window_durations_s
     assert any(issubclass(x.category, DeprecationWarning) for x in w)
+
+
+def test_the_attributes_the_labs_read_are_all_still_there():
+    """Does every attribute the lab notebooks read from energy results (grep of solutions/) still exist?"""
+    import torch
+
+    from greenkit.energy import compare
+
+    with measure("estimate") as m:
+        sum(range(1000))
+    r = measure_inference(torch.nn.Linear(4, 2), torch.zeros(8, 4), backend="estimate", windows=6)
+    c = compare(torch.nn.Linear(4, 2), torch.nn.Linear(4, 2), torch.zeros(8, 4), backend="estimate", pairs=6)
+    for obj, names in [(m, "energy_j duration_s power_w kind source backend"),
+                       (r, "energy_j_per_inference energy_j_ci95 latency_s_per_inference kind source backend device"),
+                       (c, "energy_ratio energy_ratio_ci95 latency_ratio kind backend device source")]:
+        for name in names.split():
+            assert getattr(obj, name) is not None, (type(obj).__name__, name)
