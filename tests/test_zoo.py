@@ -85,3 +85,68 @@ def test_metadata_is_valid_json_with_matching_checksum():
     for name in zoo.names():
         meta = json.loads((REPO_DATASETS / "checkpoints" / f"{name}.json").read_text())
         assert meta["sha256"] == sha256_file(REPO_DATASETS / "checkpoints" / f"{name}.pt")
+
+
+def _pruned_cnn() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return zoo.build("cnn", channels=(5, 7, 9), hidden=11).eval()
+
+
+@pytest.mark.parametrize("make", [
+    _pruned_cnn,
+    lambda: zoo.FashionMLP(hidden=(33, 17, 9)).eval(),
+    lambda: zoo.SpikingMLP(hidden=(21, 13), num_steps=6, beta=0.8, threshold=0.7).eval(),
+], ids=["FashionCNN", "FashionMLP", "SpikingMLP"])
+def test_every_architecture_rebuilds_itself_from_its_state_dict(make):
+    """Does each registered architecture rebuild from its state dict alone (widths from shapes, settings
+    from buffers) into a model that computes the same outputs?"""
+    model = make()
+    rebuilt = type(model).from_state_dict(model.state_dict())
+    assert type(rebuilt) is type(model) and not rebuilt.training
+    x = torch.randn(3, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), model(x))
+    assert zoo.ARCHITECTURES[type(model).__name__] is type(model)
+
+
+@pytest.mark.parametrize("arch, state", [
+    ("FashionCNN", {"features.0.weight": torch.zeros(3, 3)}),
+    ("FashionMLP", {"net.1.weight": torch.zeros(4, 784), "net.4.weight": torch.zeros(10, 5)}),
+    ("FashionMLP", {}),
+    ("SpikingMLP", {"fcs.0.weight": torch.zeros(4, 784), "readout.weight": torch.zeros(10, 4)}),
+    ("SpikingMLP", zoo.FashionMLP(hidden=(8,)).state_dict()),
+])
+def test_a_state_dict_that_does_not_fit_raises_value_error(arch, state):
+    """Is a state dict of the wrong shapes or keys refused with ValueError (never KeyError/RuntimeError)?"""
+    with pytest.raises(ValueError):
+        zoo.ARCHITECTURES[arch].from_state_dict(state)
+
+
+def test_a_new_module_can_register_an_architecture():
+    """Can a module outside the zoo add an architecture with @architecture (and is one without
+    from_state_dict refused)?"""
+    from torch import nn
+
+    @zoo.architecture("TestTiny")
+    class Tiny(nn.Module):
+        @classmethod
+        def from_state_dict(cls, state):
+            return cls()
+
+    try:
+        assert zoo.ARCHITECTURES["TestTiny"] is Tiny and zoo.architecture_of(Tiny()) == "TestTiny"
+        with pytest.raises(TypeError, match="from_state_dict"):
+            zoo.architecture("NoRebuild")(type("NoRebuild", (nn.Module,), {}))
+    finally:
+        zoo.ARCHITECTURES.pop("TestTiny")
+
+
+def test_the_zoo_imports_neither_metrics_nor_targets():
+    """Does importing greenkit.zoo (and its training module) leave greenkit.metrics and greenkit.targets
+    unimported (the zoo sits below them)?"""
+    import subprocess
+    import sys
+    code = ("import sys, greenkit.zoo, greenkit.zoo.training; "
+            "print(sorted(m for m in sys.modules if m.startswith(('greenkit.metrics', 'greenkit.targets'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -34,7 +34,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-__all__ = ["HOROWITZ_2014_PJ", "SOURCE", "EnergyEstimate", "estimate_energy", "mac_energy_pj"]
+__all__ = ["HOROWITZ_2014_PJ", "SOURCE", "EnergyEstimate", "estimate_energy", "mac_energy_pj", "synops_energy_pj"]
 
 SOURCE = ("Horowitz, ISSCC 2014, doi:10.1109/ISSCC.2014.6757323, 45 nm, 0.9 V "
           "(analytical model: ops x energy per op + weight reads)")
@@ -54,6 +54,12 @@ def mac_energy_pj(weight_bits: int, activation_bits: int, table: dict[str, float
     if max(weight_bits, activation_bits) <= 16 and activation_bits <= 16:
         return table["fp16_mult"] + table["fp16_add"]
     return table["fp32_mult"] + table["fp32_add"]  # weight-only quantization dequantizes to fp32
+
+
+def synops_energy_pj(synops, table: dict[str, float] = HOROWITZ_2014_PJ) -> float:
+    """Compute energy of a spiking network's synaptic operations per sample, in pJ:
+    ``ACs * e_fp32_add + MACs * e_fp32_MAC`` (an accumulate per spike, a MAC per non-binary input)."""
+    return synops.acs * table["fp32_add"] + synops.macs * mac_energy_pj(32, 32, table)
 
 
 @dataclass
@@ -126,7 +132,7 @@ def estimate_energy(profile, synops=None, *, memory: str = "dram", skip_zero_wei
         macs = row.effective_macs if skip_zero_weights else row.macs
         compute_pj += macs * mac_energy_pj(row.weight_bits, row.activation_bits, table)
     if synops is not None:
-        compute_pj += synops.acs * table["fp32_add"] + synops.macs * (table["fp32_mult"] + table["fp32_add"])
+        compute_pj += synops_energy_pj(synops, table)
     read_pj = table["dram_read_64b"] if memory == "dram" else table["sram_1mb_read_64b"]
     memory_pj = weight_bits_total / 64 * read_pj
     breakdown["compute"] = compute_pj * 1e-12

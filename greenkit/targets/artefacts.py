@@ -3,8 +3,9 @@
 Two formats, chosen by :func:`save_model`:
 
 - ``zoo-state-dict``: an exact zoo architecture (``type(model) is FashionCNN``...) with plain
-  tensors: ``meta.json`` (architecture name, widths inferred from tensor shapes) and
-  ``state.pt`` (``torch.save`` of the state dict, read back with ``weights_only=True``).
+  tensors: ``meta.json`` (the architecture's registered name) and ``state.pt`` (``torch.save``
+  of the state dict, read back with ``weights_only=True``); the architecture rebuilds itself
+  from the tensors (``from_state_dict``: widths from shapes, settings from saved buffers).
   Pruning masks and parametrizations are folded in: the saved tensors are the ones the
   model computes with (``module.weight``), not ``weight_orig``.
 - ``torch-export``: anything else (quantized, custom architectures): ``model.pt2`` from
@@ -18,38 +19,28 @@ Either way the checker rebuilds the model itself; nothing else in the folder is 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import pickle
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from greenkit import zoo
+from greenkit.tensors import eval_mode, sha256_file
 
 __all__ = ["save_model", "load_model", "ArtefactError", "FORMATS"]
 
 FORMATS = ("zoo-state-dict", "torch-export")
 _MAX_JSON_BYTES = 64 * 1024
+_META_KEYS = {"zoo-state-dict": {"format", "arch", "sha256"},
+              "torch-export": {"format", "input_shape", "sha256"}}
 
 
 class ArtefactError(ValueError):
     """A submitted artefact is missing, malformed or unsafe to load."""
-
-
-def _shape_kwargs(arch: str, model: nn.Module) -> dict:
-    """Widths of a zoo model read from its tensors (robust to in-place channel pruning)."""
-    if arch == "FashionCNN":
-        f, c = model.features, model.classifier
-        return {"channels": [int(f[i].weight.shape[0]) for i in (0, 3, 7)],
-                "hidden": int(c[1].weight.shape[0]), "num_classes": int(c[4].weight.shape[0])}
-    if arch == "FashionMLP":
-        linears = [m for m in model.net if isinstance(m, nn.Linear)]
-        return {"hidden": [int(m.weight.shape[0]) for m in linears[:-1]],
-                "num_classes": int(linears[-1].weight.shape[0])}
-    raise ArtefactError(f"no width reader for architecture {arch!r}")
 
 
 def _materialized_state(model: nn.Module, keys) -> dict[str, torch.Tensor]:
@@ -64,33 +55,43 @@ def _materialized_state(model: nn.Module, keys) -> dict[str, torch.Tensor]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _computed_keys(model: nn.Module) -> list[str]:
+    """The state-dict keys of the tensors ``model`` computes with.
+
+    ``torch.nn.utils.prune`` stores ``weight_orig`` + ``weight_mask`` and computes ``weight``;
+    ``torch.nn.utils.parametrize`` stores ``parametrizations.weight.original``: both become ``weight``.
+    """
+    keys = []
+    for key in model.state_dict():
+        if key.endswith("_mask"):
+            continue
+        if key.endswith("_orig"):
+            key = key[: -len("_orig")]
+        if ".parametrizations." in f".{key}":
+            owner, _, rest = f".{key}".partition(".parametrizations.")
+            key = f"{owner}.{rest.split('.')[0]}".lstrip(".")
+            if key in keys:
+                continue
+        keys.append(key)
+    return keys
 
 
 @torch.no_grad()
 def _try_zoo(model: nn.Module, folder: Path, example: torch.Tensor) -> bool:
-    arch = next((n for n, cls in zoo.ARCHITECTURES.items() if type(model) is cls), None)
+    arch = zoo.architecture_of(model)
     if arch is None:
         return False
     try:
-        kwargs = _shape_kwargs(arch, model)
-        rebuilt = zoo.ARCHITECTURES[arch](**kwargs).eval()
-        state = _materialized_state(model, rebuilt.state_dict().keys())
-        rebuilt.load_state_dict(state, strict=True)
-        was = model.training
-        model.eval()
-        try:
+        state = _materialized_state(model, _computed_keys(model))
+        rebuilt = zoo.ARCHITECTURES[arch].from_state_dict(state)
+        with eval_mode(model):
             same = torch.allclose(rebuilt(example), model(example), atol=1e-5, rtol=1e-4)
-        finally:
-            model.train(was)
-    except (ArtefactError, RuntimeError, AttributeError, TypeError, IndexError):
+    except Exception:  # noqa: BLE001 - anything the rebuild cannot do falls back to torch.export
         return False
     if not same:  # e.g. a patched forward: the architecture name would not describe it
         return False
     torch.save(state, folder / "state.pt")
-    meta = {"format": "zoo-state-dict", "arch": arch, "kwargs": kwargs,
-            "sha256": _sha256(folder / "state.pt")}
+    meta = {"format": "zoo-state-dict", "arch": arch, "sha256": sha256_file(folder / "state.pt")}
     (folder / "meta.json").write_text(json.dumps(meta, indent=2))
     return True
 
@@ -107,19 +108,16 @@ def save_model(model: nn.Module, folder: str | Path, example: torch.Tensor) -> d
     for old in ("meta.json", "state.pt", "model.pt2"):
         (folder / old).unlink(missing_ok=True)
     if not _try_zoo(model, folder, example):
-        was = model.training
-        model.eval()
         try:
-            ep = torch.export.export(model, (example,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+            with eval_mode(model):
+                ep = torch.export.export(model, (example,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
         except Exception as err:  # torch.export raises many types; say which model and why
             raise ArtefactError(f"could not export the model with torch.export ({type(err).__name__}: "
                                 f"{str(err)[:500]}). Keep forward() free of Python side effects and "
                                 f"data-dependent control flow.") from err
-        finally:
-            model.train(was)
         torch.export.save(ep, folder / "model.pt2")
         meta = {"format": "torch-export", "input_shape": list(example.shape[1:]),
-                "sha256": _sha256(folder / "model.pt2")}
+                "sha256": sha256_file(folder / "model.pt2")}
         (folder / "meta.json").write_text(json.dumps(meta, indent=2))
     return json.loads((folder / "meta.json").read_text())
 
@@ -152,13 +150,17 @@ def _read_meta(folder: Path) -> dict:
         raise ArtefactError(f"{path} is not valid JSON: {err}") from err
     if type(meta) is not dict or meta.get("format") not in FORMATS:
         raise ArtefactError(f"{path}: unknown format {meta.get('format') if type(meta) is dict else meta!r}")
+    extra = set(meta) - _META_KEYS[meta["format"]]
+    if extra:
+        raise ArtefactError(f"{path}: unexpected keys {sorted(extra)} for format {meta['format']!r}")
     return meta
 
 
-def _int_list(v, name: str) -> list[int]:
-    if type(v) is not list or not v or not all(type(i) is int and 0 < i <= 1 << 16 for i in v):
-        raise ArtefactError(f"meta.json: {name} must be a list of positive ints, got {v!r}")
-    return v
+def _check_digest(meta: dict, path: Path) -> None:
+    """The file's SHA-256 must be the one recorded when it was saved (a swapped or damaged file fails)."""
+    if meta.get("sha256") != sha256_file(path):
+        raise ArtefactError(f"{path.name} does not match the SHA-256 in meta.json: it changed after it "
+                            f"was saved; submit the model again")
 
 
 def load_model(folder: str | Path) -> tuple[nn.Module, dict]:
@@ -166,31 +168,30 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict]:
     folder = Path(folder)
     meta = _read_meta(folder)
     if meta["format"] == "zoo-state-dict":
-        arch, kwargs = meta.get("arch"), meta.get("kwargs")
-        if type(arch) is not str or arch not in zoo.ARCHITECTURES or type(kwargs) is not dict:
-            raise ArtefactError(f"meta.json: unknown architecture {arch!r}")
-        allowed = {"FashionCNN": {"channels", "hidden", "num_classes"},
-                   "FashionMLP": {"hidden", "num_classes"}}.get(arch)
-        if allowed is None:
-            raise ArtefactError(f"meta.json: architecture {arch!r} is not submitted as a state dict")
-        if set(kwargs) - allowed:
-            raise ArtefactError(f"meta.json: unexpected arguments {sorted(set(kwargs) - allowed)}")
-        clean = {k: (_int_list(v, k) if k in ("channels",) or (k == "hidden" and arch == "FashionMLP")
-                     else _int_list([v], k)[0]) for k, v in kwargs.items()}
-        if arch == "FashionCNN" and "channels" in clean and len(clean["channels"]) != 3:
-            raise ArtefactError("meta.json: FashionCNN needs 3 channel widths")
-        model = zoo.ARCHITECTURES[arch](**clean)
+        arch = meta.get("arch")
+        if type(arch) is not str or arch not in zoo.ARCHITECTURES:
+            raise ArtefactError(f"meta.json: unknown architecture {arch!r} (known: {sorted(zoo.ARCHITECTURES)})")
+        if not (folder / "state.pt").is_file():
+            raise ArtefactError(f"{folder / 'state.pt'} is missing")
+        _check_digest(meta, folder / "state.pt")
         try:
             state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
-            model.load_state_dict(state, strict=True)
         except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as err:
-            raise ArtefactError(f"state.pt does not load into {arch}({clean}): {str(err)[:400]}") from err
+            raise ArtefactError(f"state.pt does not load as plain tensors: {str(err)[:400]}") from err
+        if type(state) not in (dict, OrderedDict) or not all(
+                type(k) is str and type(v) is torch.Tensor for k, v in state.items()):
+            raise ArtefactError("state.pt must hold a dict of plain tensors")
         if any(not torch.isfinite(t).all() for t in state.values() if t.is_floating_point()):
             raise ArtefactError("state.pt holds NaN or infinite values")
+        try:
+            model = zoo.ARCHITECTURES[arch].from_state_dict(state)
+        except (ValueError, RuntimeError, KeyError, TypeError, IndexError) as err:
+            raise ArtefactError(f"state.pt does not rebuild a {arch}: {str(err)[:400]}") from err
         return model.eval(), meta
     path = folder / "model.pt2"
     if not path.is_file():
         raise ArtefactError(f"{path} is missing")
+    _check_digest(meta, path)
     try:
         import torchao  # noqa: F401  (registers its tensor subclasses for quantized exports)
     except ImportError:

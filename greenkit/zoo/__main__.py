@@ -1,5 +1,5 @@
-"""python -m greenkit.zoo train NAME | list"""
+"""python -m greenkit.zoo train NAME | list  (an alias of ``greenkit zoo ...``)"""
 
-from greenkit.zoo import main
+from greenkit.zoo.training import main
 
 raise SystemExit(main())

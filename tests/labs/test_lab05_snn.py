@@ -8,6 +8,7 @@ import torch
 
 from greenkit import zoo
 from greenkit.course import roundtrip
+from greenkit.targets import kinds_snn
 
 
 class _Ctx:
@@ -19,7 +20,7 @@ class _Ctx:
     def test_data(self):
         return self._x, torch.zeros(len(self._x), dtype=torch.int64)
 
-    def _cached(self, key, fn):
+    def cached(self, key, fn):
         if key not in self._cache:
             self._cache[key] = fn()
         return self._cache[key]
@@ -95,7 +96,7 @@ def test_submitted_snn_round_trips_through_the_checkers_artefacts(tmp_path):
     save_model(model, tmp_path, x[:2])
     loaded, meta = load_model(tmp_path)
     assert meta["format"] == "torch-export"
-    rebuilt = zoo.spiking_mlp_from_state(dict(loaded.state_dict()))
+    rebuilt = zoo.SpikingMLP.from_state_dict(dict(loaded.state_dict()))
     assert rebuilt.hidden == (24, 16) and rebuilt.num_steps == 7 and rebuilt.beta == pytest.approx(0.9)
     model.beta = 0.9
     assert torch.allclose(rebuilt(x), model(x), atol=1e-6)
@@ -111,9 +112,9 @@ def test_energy_ratio_is_synops_priced_against_the_matching_ann():
     acs += hidden.sum() * 10
     ann_macs = 784 * 32 + 32 * 10
     want = float(acs / len(x)) * 0.9 / (ann_macs * 4.6)
-    assert zoo.snn_energy_ratio(model, ctx) == pytest.approx(want, rel=1e-6)
-    assert zoo.snn_num_steps(model, ctx) == 10
-    assert zoo.snn_hidden_spike_rate(model, ctx) == pytest.approx(float(hidden.mean()), rel=1e-6)
+    assert kinds_snn.snn_energy_ratio(model, ctx) == pytest.approx(want, rel=1e-6)
+    assert kinds_snn.snn_num_steps(model, ctx) == 10
+    assert kinds_snn.snn_hidden_spike_rate(model, ctx) == pytest.approx(float(hidden.mean()), rel=1e-6)
 
 
 def test_a_model_that_is_not_what_its_weights_say_is_refused():
@@ -127,7 +128,7 @@ def test_a_model_that_is_not_what_its_weights_say_is_refused():
     patched = Patched(hidden=(32,), num_steps=10).eval()
     patched.load_state_dict(model.state_dict())
     with pytest.raises(ValueError, match="does not compute"):
-        zoo.snn_energy_ratio(patched, _Ctx(x))
+        kinds_snn.snn_energy_ratio(patched, _Ctx(x))
 
 
 def test_spec_names_the_lab_targets():

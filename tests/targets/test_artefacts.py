@@ -14,6 +14,7 @@ from torch import nn
 from greenkit import zoo
 from greenkit.targets import check
 from greenkit.targets.artefacts import ArtefactError, load_model, save_model
+from greenkit.tensors import sha256_file
 
 X = torch.randn(4, 1, 28, 28)
 
@@ -28,7 +29,7 @@ def test_pruned_zoo_model_round_trips_as_a_state_dict(tmp_path):
     m = zoo.build("cnn", channels=(8, 16, 32), hidden=32).eval()
     prune.l1_unstructured(m.classifier[1], "weight", amount=0.8)
     meta = save_model(m, tmp_path / "model", X)
-    assert meta["format"] == "zoo-state-dict" and meta["kwargs"]["channels"] == [8, 16, 32]
+    assert meta["format"] == "zoo-state-dict" and meta["arch"] == "FashionCNN"
     loaded, _ = load_model(tmp_path / "model")
     assert _same(m, loaded)
     assert (loaded.classifier[1].weight == 0).float().mean().item() == pytest.approx(0.8, abs=1e-3)
@@ -57,6 +58,8 @@ def test_a_pickled_object_in_state_pt_is_refused(tmp_path):
     save_model(zoo.build("mlp"), folder, X)
     with open(folder / "state.pt", "wb") as f:
         pickle.dump({"net.1.weight": _Boom()}, f)
+    meta = json.loads((folder / "meta.json").read_text())  # a cheat re-records the digest too
+    (folder / "meta.json").write_text(json.dumps({**meta, "sha256": sha256_file(folder / "state.pt")}))
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
@@ -67,11 +70,11 @@ def test_a_pickled_object_in_state_pt_is_refused(tmp_path):
     assert not (tmp_path / "pwned.txt").exists()
 
 
-@pytest.mark.parametrize("meta", [{"format": "zoo-state-dict", "arch": "os.system", "kwargs": {}},
+@pytest.mark.parametrize("meta", [{"format": "zoo-state-dict", "arch": "os.system"},
                                   {"format": "pickle"}, {"format": "zoo-state-dict", "arch": "FashionMLP",
                                                          "kwargs": {"hidden": "512"}}])
 def test_malformed_meta_is_refused(tmp_path, meta):
-    """Is a meta.json naming an unknown format, architecture or bad widths refused with ArtefactError?"""
+    """Is a meta.json naming an unknown format, architecture or an unexpected key refused with ArtefactError?"""
     folder = tmp_path / "model"
     save_model(zoo.build("mlp"), folder, X)
     (folder / "meta.json").write_text(json.dumps(meta))
@@ -173,3 +176,24 @@ def test_the_fresh_checker_process_waits_passively(tmp_path, monkeypatch):
     report = verify_fresh(tmp_path, "lab01_energy", python=str(fake_python))
     assert report.error, "a checker that writes no report must fail closed"
     assert "OMP_WAIT_POLICY=PASSIVE" in dump.read_text().splitlines()
+
+
+def test_a_state_file_swapped_after_saving_is_refused(tmp_path):
+    """Is a state.pt replaced after submission (digest no longer the recorded one) refused?"""
+    folder = tmp_path / "model"
+    save_model(zoo.build("mlp").eval(), folder, X)
+    other = zoo.build("mlp")
+    torch.save(other.state_dict(), folder / "state.pt")
+    with pytest.raises(ArtefactError, match="SHA-256"):
+        load_model(folder)
+
+
+def test_a_spiking_mlp_is_submitted_as_a_state_dict_and_rebuilt(tmp_path):
+    """Is a SpikingMLP (now a registered architecture) saved as tensors only and rebuilt with its
+    T, beta and threshold, computing the same logits?"""
+    m = zoo.SpikingMLP(hidden=(16,), num_steps=4, beta=0.7, threshold=0.5).eval()
+    assert save_model(m, tmp_path / "snn", X)["format"] == "zoo-state-dict"
+    loaded, _ = load_model(tmp_path / "snn")
+    assert type(loaded) is zoo.SpikingMLP and loaded.num_steps == 4 and loaded.beta == pytest.approx(0.7)
+    with torch.no_grad():
+        assert torch.equal(loaded(X), m(X))
