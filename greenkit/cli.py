@@ -4,6 +4,7 @@
     greenkit check NOTEBOOK         run a lab notebook and print its report card (self-learners)
     greenkit data [--verify]        where the offline data is, and whether its checksums match
     greenkit zoo                    the shipped baseline models and their accuracy
+    greenkit leaderboard LAB        a class's accuracy-vs-energy page (--mine: your own attempts)
 
 Every command has a Python twin that returns a result instead of exiting
 (``greenkit.energy.doctor.diagnose()``, ``greenkit.targets`` functions,
@@ -60,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     from greenkit.targets import cli as targets_cli
 
     targets_cli.add_commands(sub)  # check (and the grading commands)
+
+    from greenkit.course import leaderboard
+
+    leaderboard.add_command(sub)  # leaderboard LAB --reports DIR | --mine
     return parser
 
 

@@ -1,0 +1,187 @@
+"""Quantities of the capstone (lab07_challenge): efficiency that counts only above an accuracy floor.
+
+- ``gated_energy_ratio`` / ``gated_macs_ratio``: the ``energy_ratio`` / ``macs_ratio`` quantity of
+  the same artefact, evaluated only when another target of the spec (option ``gate``, default
+  ``"accuracy"``) passes on that artefact. Below the floor the target is an error with the reason
+  ("accuracy drop 82.4 > 6"), so a model that is cheap because it is useless earns nothing.
+- ``training_energy_j``: the energy the student's kernel recorded while training and searching
+  (the *ledger*, ``ledger.json`` beside the artefacts). It is self-reported: the checker can only
+  bound it (schema, positive durations, plausible mean power), never verify it, so the lab gives
+  it no points (weight 0) and shows it labelled ``self-reported``.
+
+:func:`read_ledger` is the one reader of a ledger (the checker's quantity and the leaderboard use it);
+:data:`LEDGER_FILE` is its name inside ``greenkit-submissions/<lab>/``.
+
+Ledger format (written by the lab notebook, one entry per measured block)::
+
+    {"lab": "lab07_challenge", "entries": [
+        {"label": "train 8-16-16", "energy_j": 812.4, "duration_s": 61.2, "kind": "estimated",
+         "backend": "estimate", "source": "CPU time x 15 W/core"}, ...]}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from greenkit.targets import kinds
+from greenkit.targets.kinds import QUANTITIES, Measured, quantity
+
+__all__ = ["LEDGER_FILE", "Ledger", "LedgerError", "read_ledger", "GATED"]
+
+LEDGER_FILE = "ledger.json"
+# Plausible mean power of a block measured on one machine: a phone SoC idles near 0.1 W; 8 GPUs
+# under load draw a few kW. A figure outside this range was not produced by greenkit.measure.
+_POWER_W = (0.05, 5000.0)
+_MAX_ENTRIES = 10_000
+_MAX_BYTES = 1 << 20
+_KINDS = ("measured", "estimated")
+
+# Typed options once greenkit.targets has its options registry (issue 12); plain dicts before.
+_Options = getattr(kinds, "Options", None)
+
+
+def _option(target, name: str, default):
+    opts = target.options
+    if isinstance(opts, dict):
+        return opts.get(name, default)
+    return getattr(opts, name, default)
+
+
+# ---- efficiency gated on accuracy -----------------------------------------------------------
+
+class GateNotMet(ValueError):
+    """The artefact does not pass the gate target, so its efficiency target earns nothing."""
+
+
+def _gate(ctx, target) -> str:
+    """Evaluate the gate target on ``target.artefact``; return a one-line verdict or raise GateNotMet."""
+    gate_id = _option(target, "gate", "accuracy")
+    gate = next((t for t in ctx.spec.targets if t.id == gate_id), None)
+    if gate is None:
+        raise LookupError(f"target {target.id!r} is gated on target {gate_id!r}, which the spec does not have")
+    if gate.artefact != target.artefact:
+        raise ValueError(f"target {target.id!r} (artefact {target.artefact!r}) is gated on {gate_id!r}, which "
+                         f"measures artefact {gate.artefact!r}: a gate must judge the same model")
+    m = QUANTITIES[gate.quantity](ctx, gate)
+    value = kinds.finite_float(m.value)
+    op_name = str(getattr(gate.op, "value", gate.op))   # "min" | "max" | "eq" (a str or a str-valued enum)
+    ok = {"min": value >= gate.threshold, "max": value <= gate.threshold,
+          "eq": abs(value - gate.threshold) <= gate.tolerance}[op_name]
+    op = {"min": ">=", "max": "<=", "eq": "=="}[op_name]
+    verdict = f"{gate.quantity} {value:.4g} {op} {gate.threshold:g}"
+    if not ok:
+        raise GateNotMet(f"gate {gate_id!r} not met ({gate.quantity} {value:.4g}, needs {op} {gate.threshold:g}): "
+                         f"efficiency counts only for a model above the accuracy floor")
+    return verdict
+
+
+def _gated(inner: str):
+    def fn(ctx, target) -> Measured:
+        verdict = _gate(ctx, target)
+        m = QUANTITIES[inner](ctx, target)
+        return Measured(m.value, m.method, f"{m.how}; gate passed ({verdict})", interval=m.interval)
+    fn.__doc__ = f"``{inner}`` of the artefact, only when its gate target (option ``gate``) passes."
+    return fn
+
+
+if _Options is not None:  # pragma: no cover - exercised once the typed registry lands
+    @dataclass(frozen=True)
+    class GateOptions(_Options):
+        gate: str = "accuracy"           # id of the spec's target that must pass first
+
+    _register = {"options": GateOptions}
+else:
+    _register = {}
+
+GATED = {"gated_energy_ratio": "energy_ratio", "gated_macs_ratio": "macs_ratio"}
+for _name, _inner in GATED.items():
+    quantity(_name, **_register)(_gated(_inner))
+
+
+# ---- the self-reported ledger of training and search energy ---------------------------------
+
+class LedgerError(ValueError):
+    """A ledger is missing, malformed or implausible."""
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Training and search energy recorded in the student's kernel (self-reported, bounded, unverified)."""
+    energy_j: float
+    duration_s: float
+    kind: str                    # "measured" only if every entry was measured
+    entries: int
+    labels: tuple[str, ...]
+
+    @property
+    def mean_power_w(self) -> float:
+        return self.energy_j / self.duration_s if self.duration_s else math.nan
+
+
+def _number(entry: dict, key: str, i: int) -> float:
+    v = entry.get(key)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        raise LedgerError(f"{LEDGER_FILE} entry {i}: {key} must be a finite number >= 0, got {v!r}")
+    return float(v)
+
+
+def read_ledger(path: str | Path) -> Ledger:
+    """Read and bound-check a ledger: ``path/ledger.json`` for a folder (``greenkit-submissions/<lab>``),
+    else the file ``path`` itself.
+
+    Raises :class:`LedgerError` naming the problem: missing file, bad JSON, an entry without a
+    non-negative ``energy_j`` / positive ``duration_s``, a ``kind`` other than measured/estimated,
+    or a mean power outside 0.05-5000 W (no figure greenkit.measure could have produced).
+    """
+    path = Path(path)
+    if path.is_dir() or not path.suffix:
+        path = path / LEDGER_FILE
+    if not path.is_file():
+        raise LedgerError(f"{path} is missing: wrap training and search in the notebook's `spend(...)` "
+                          f"blocks and run the ledger cell")
+    if path.stat().st_size > _MAX_BYTES:
+        raise LedgerError(f"{path} is over {_MAX_BYTES:,} bytes")
+    try:
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise LedgerError(f"{path} is not valid JSON: {err}") from err
+    entries = raw.get("entries") if type(raw) is dict else None
+    if type(entries) is not list or not entries or len(entries) > _MAX_ENTRIES:
+        raise LedgerError(f"{path}: expected {{'entries': [...]}} with 1-{_MAX_ENTRIES:,} entries")
+    energy = duration = 0.0
+    kinds_seen, labels = set(), []
+    for i, e in enumerate(entries):
+        if type(e) is not dict:
+            raise LedgerError(f"{LEDGER_FILE} entry {i} is a {type(e).__name__}, not an object")
+        ej, ds = _number(e, "energy_j", i), _number(e, "duration_s", i)
+        if ds <= 0:
+            raise LedgerError(f"{LEDGER_FILE} entry {i}: duration_s must be > 0")
+        if e.get("kind") not in _KINDS:
+            raise LedgerError(f"{LEDGER_FILE} entry {i}: kind must be one of {_KINDS}, got {e.get('kind')!r}")
+        lo, hi = _POWER_W
+        if not lo <= ej / ds <= hi:
+            raise LedgerError(f"{LEDGER_FILE} entry {i} ({e.get('label', '?')!r}): {ej:.4g} J over {ds:.4g} s is a "
+                              f"mean of {ej / ds:.3g} W, outside {lo:g}-{hi:g} W: not a greenkit.measure figure")
+        energy, duration = energy + ej, duration + ds
+        kinds_seen.add(e["kind"])
+        labels.append(str(e.get("label", ""))[:80])
+    return Ledger(energy_j=energy, duration_s=duration, kind="measured" if kinds_seen == {"measured"} else "estimated",
+                  entries=len(entries), labels=tuple(labels))
+
+
+def _training_energy_j(ctx, target) -> Measured:
+    """Energy of training and search from the submission's ledger (self-reported, bounded)."""
+    folder = getattr(ctx, "folder", None)
+    if folder is None:
+        raise LookupError("this checker passes no submission folder to its quantities, so the ledger cannot be "
+                          "read here (greenkit.targets Context needs a `folder` attribute)")
+    led = read_ledger(folder)
+    return Measured(led.energy_j, "self-reported",
+                    f"sum of {led.entries} blocks the notebook measured ({led.kind}, {led.duration_s:.0f} s, "
+                    f"mean {led.mean_power_w:.3g} W); recorded in the student's kernel, bounded, not verified")
+
+
+quantity("training_energy_j")(_training_energy_j)
