@@ -2,8 +2,9 @@
 """Set-up and everyday commands that work the same on Linux, macOS and Windows.
 
     python tasks.py lab      # create .venv if missing, install, start JupyterLab on labs/
+    python tasks.py lab --lang zh_CN   # the same on the Chinese labs (labs/zh_CN/), JupyterLab UI in Chinese
     python tasks.py test     # create .venv if missing, install with dev extras, run all tests
-    python tasks.py labs     # regenerate labs/ from solutions/ (instructors)
+    python tasks.py labs     # regenerate labs/ (and labs/zh_CN/) from solutions/ (instructors)
 
 `make lab` and `make test` call this file. Needs only Python >= 3.10 and a
 package registry (PyPI or a mirror set with PIP_INDEX_URL). Re-running is
@@ -61,14 +62,52 @@ def ensure_env(extras: str = "") -> None:
     stamp.touch()
 
 
+def _lab_language(args: list[str]) -> tuple[str, list[str]]:
+    """``--lang X`` out of ``args`` (default: $GREENKIT_LANG or the locale) as ``"zh_CN"`` or ``"en"``.
+
+    `make lab LANG=zh_CN` passes the make variable LANG, which is also the locale variable: any Chinese
+    locale (zh_CN.UTF-8, zh-CN, zh) means the Chinese labs; anything else (en_US.UTF-8, C, unset) English.
+    Mirrors greenkit.i18n.normalize (tasks.py runs before greenkit is installed).
+    """
+    value = next((os.environ.get(v) for v in ("GREENKIT_LANG", "LC_ALL", "LC_MESSAGES", "LANG")
+                  if os.environ.get(v)), "")
+    rest = []
+    it = iter(args)
+    for a in it:
+        if a == "--lang":
+            value = next(it, "")
+        elif a.startswith("--lang="):
+            value = a.split("=", 1)[1]
+        else:
+            rest.append(a)
+    tag = value.split(".")[0].replace("-", "_").lower()
+    zh = tag.startswith("zh") and not tag.startswith(("zh_tw", "zh_hk", "zh_mo", "zh_hant"))
+    return ("zh_CN" if zh else "en"), rest
+
+
 def lab(args: list[str]) -> int:
+    lang, args = _lab_language(args)
     ensure_env()
+    env = _env()
     os.chdir(ROOT / "labs")
+    if lang != "en":
+        folder = ROOT / "labs" / lang
+        if not folder.is_dir():
+            sys.exit(f"{folder} does not exist: generate the translated labs with `make labs`.")
+        # the file browser opens in labs/<lang>/; the English labs stay one folder up
+        args = [f"--LabApp.default_url=/lab/tree/{lang}", *args]
+        # greenkit's messages, report cards and figures in this language (kernels and terminals inherit it)
+        env["GREENKIT_LANG"] = lang
+        # JupyterLab's UI language (the language pack is a dependency), as a default the user can still change
+        # in Settings > Language: a labconfig/default_setting_overrides.json on the Jupyter config path.
+        conf = ROOT / "greenkit" / "i18n" / "jupyter" / lang
+        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(filter(None, [str(conf), env.get("JUPYTER_CONFIG_PATH")]))
+        print(f"Opening the {lang} labs in {folder} (JupyterLab UI: {lang})", flush=True)
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in args:
         # containers (Docker, some hubs and CI boxes) run as root; JupyterLab refuses without this
         print("Running as root: starting JupyterLab with --allow-root", flush=True)
         args = [*args, "--allow-root"]
-    return subprocess.call([str(PY), "-m", "jupyter", "lab", *args], env=_env())
+    return subprocess.call([str(PY), "-m", "jupyter", "lab", *args], env=env)
 
 
 def test(args: list[str]) -> int:

@@ -40,7 +40,7 @@ class BuildResult:
     problems: list[catalogue.Problem] = field(default_factory=list)
 
     def __str__(self) -> str:
-        where = self.path.relative_to(_root()) if self.path else "(not written)"
+        where = _shown(self.path) if self.path else "(not written)"
         head = f"wrote {where}"
         if self.problems:
             head += (f"  ({len(self.problems)} units shown in English with a banner: "
@@ -52,6 +52,14 @@ def _root() -> Path:
     from greenkit.course import layout
 
     return layout.ROOT
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the course folder when it is inside it."""
+    try:
+        return path.relative_to(_root()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def translated_labs(lang: str = "zh_CN") -> list[str]:
@@ -77,7 +85,7 @@ def _shadow_course(lab: str, lang: str, strict: bool) -> Iterator[tuple[Path, li
     if strict and problems:
         raise StaleTranslationError(
             f"{lab} ({lang}): {len(problems)} units not usable:\n" + "\n".join(f"  {p}" for p in problems)
-            + f"\nEdit {catalogue.catalogue_path(lab, lang).relative_to(_root())} "
+            + f"\nEdit {_shown(catalogue.catalogue_path(lab, lang))} "
               f"(after `python -m greenkit.i18n extract {lab}`).")
     with tempfile.TemporaryDirectory(prefix=f"i18n-{lang}-{lab}-") as tmp:
         shadow = Path(tmp)

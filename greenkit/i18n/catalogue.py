@@ -38,6 +38,7 @@ from pathlib import Path
 import nbformat
 
 from greenkit.i18n import HERE
+from greenkit.i18n.glossary import glossary_problems
 
 __all__ = ["Unit", "Problem", "LabStatus", "catalogue_path", "extract_units", "update_catalogue",
            "lab_status", "check_pair", "translate_notebook", "load_catalogue", "BANNER", "CATALOGUES"]
@@ -423,6 +424,7 @@ def check_pair(msgid: str, msgstr: str, kind: str) -> list[str]:
     for n in list((want["number"] - got["number"]).elements()):
         if n in _CHINESE_NUMERALS and re.search(f"[{_CHINESE_NUMERALS[n]}]", msgstr):
             got["number"][n] += 1
+    got["number"] &= want["number"]  # only lost numbers count: "double" may well become "乘以 2"
     for name in want:
         if want[name] != got[name]:
             lost = list((want[name] - got[name]).elements())
@@ -436,6 +438,9 @@ def check_pair(msgid: str, msgstr: str, kind: str) -> list[str]:
         why.append("no Chinese in the translation (the English was copied?)")
     if kind in ("comment", "string") and "\n" not in msgid and "\n" in msgstr:
         why.append("the English is one line; keep the translation on one line")
+    if _CJK.search(msgstr):  # an entry deliberately left in English is not held to the glossary
+        words = re.sub(r"\w+(?:[._]\w+)+|\w+\(\)", " ", _PLACEHOLDER.sub(" ", prose))  # torch.Tensor, batch_size
+        why += glossary_problems(words, msgstr)
     return why
 
 
