@@ -84,6 +84,7 @@ class Entry:
     energy_kind: str = ""                       # "measured" | "estimated"
     macs_ratio: float | None = None             # counted, machine-independent
     baseline_accuracy: float | None = None
+    floor_drop: float | None = None             # the floor: at most this many points below the baseline
     machine: str = ""                           # group key
     machine_text: str = ""
     verified_by: str = ""
@@ -194,6 +195,7 @@ def _entry(path: Path, lab: str, student: str, name: str, student_dir: bool) -> 
     e = Entry(student=student, name=name, status="ranked", accuracy=acc.value,
               baseline_accuracy=base.value if base is not None else None,
               macs_ratio=macs.value if macs is not None else None, machine=key, machine_text=text,
+              floor_drop=floor.threshold if floor.kind == "accuracy_drop_max" else None,
               verified_by=report.verified_by)
     e.training_energy_j, e.training_note = _ledger_for(path, student_dir)
     if floor.status != "pass":
@@ -330,8 +332,7 @@ def _num(v: float | None, fmt: str = ".3f") -> str:
 def _figure(board: Leaderboard, machine: str):
     import plotly.graph_objects as go
 
-    ranked = board.group(machine, "ranked")
-    below = board.group(machine, "below-floor")
+    ranked = board.group(machine, "ranked")   # below-floor models have no verified energy: table only
     kinds = sorted({e.energy_kind for e in ranked} | {r.energy_kind for r in board.references if r.energy_kind})
     kind = "measured" if kinds == ["measured"] else "estimated" if kinds else "no"
     fig = go.Figure()
@@ -349,25 +350,27 @@ def _figure(board: Leaderboard, machine: str):
     if front:
         fig.add_scatter(x=[e.energy_ratio for e in front], y=[100 * e.accuracy for e in front],
                         mode="lines+markers+text", name="Pareto front", text=[e.name for e in front],
-                        textposition="top left", line=dict(color="#1a7f37", width=2, shape="hv"),
+                        textposition="top center", line=dict(color="#1a7f37", width=2, shape="hv"),
                         marker=dict(size=13, color="#1a7f37"), hovertext=[hover(e) for e in front], hoverinfo="text")
     baselines = [e.baseline_accuracy for e in board.group(machine) if e.baseline_accuracy is not None]
     if baselines:
-        fig.add_scatter(x=[1.0], y=[100 * sorted(baselines)[len(baselines) // 2]], mode="markers+text",
+        base_acc = 100 * sorted(baselines)[len(baselines) // 2]
+        fig.add_scatter(x=[1.0], y=[base_acc], mode="markers+text",
                         name="baseline CNN", text=["baseline"], textposition="bottom center",
                         marker=dict(size=14, symbol="diamond", color="#57606a"))
+        floor = next((e.floor_drop for e in board.group(machine) if e.floor_drop is not None), None)
+        if floor is not None:
+            fig.add_hline(y=base_acc - floor, line_dash="dash", line_color="#9a6700",
+                          annotation_text=f"accuracy floor ({floor:g} points below the baseline)",
+                          annotation_position="bottom left")
     for r in board.references:
         if r.energy_ratio is None:
             continue
         where = "this machine" if r.machine == machine else f"measured on {r.machine_text}"
-        fig.add_scatter(x=[r.energy_ratio], y=[100 * r.accuracy], mode="markers+text", name=f"{r.name} ({where})",
+        fig.add_scatter(x=[r.energy_ratio], y=[100 * r.accuracy], mode="markers+text",
+                        name=f"reference solution ({where})",
                         text=["reference"], textposition="bottom right",
                         marker=dict(size=16, symbol="star", color="#bf8700"))
-    if below:
-        fig.add_scatter(x=[e.macs_ratio or 1.0 for e in below], y=[100 * e.accuracy for e in below], mode="markers",
-                        name="below the floor (not ranked; x = MACs ratio)",
-                        marker=dict(size=9, symbol="x", color="#8c959f"), hovertext=[hover(e) for e in below],
-                        hoverinfo="text")
     fig.update_layout(
         title=f"Accuracy vs energy per inference ({kind} energy, ratio to the baseline on this machine)",
         xaxis_title=f"energy per inference / baseline's, same machine, same run ({kind}; log scale, lower is better)",

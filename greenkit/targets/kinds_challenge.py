@@ -32,9 +32,9 @@ from greenkit.targets.kinds import QUANTITIES, Measured, quantity
 __all__ = ["LEDGER_FILE", "Ledger", "LedgerError", "read_ledger", "GATED"]
 
 LEDGER_FILE = "ledger.json"
-# Plausible mean power of a block measured on one machine: a phone SoC idles near 0.1 W; 8 GPUs
-# under load draw a few kW. A figure outside this range was not produced by greenkit.measure.
-_POWER_W = (0.05, 5000.0)
+# Plausible mean power of a block measured on one machine: 0 W (an estimate of a block that slept)
+# up to 8 GPUs under load, a few kW. A figure above this was not produced by greenkit.measure.
+_POWER_W = (0.0, 5000.0)
 _MAX_ENTRIES = 10_000
 _MAX_BYTES = 1 << 20
 _KINDS = ("measured", "estimated")
@@ -134,7 +134,7 @@ def read_ledger(path: str | Path) -> Ledger:
 
     Raises :class:`LedgerError` naming the problem: missing file, bad JSON, an entry without a
     non-negative ``energy_j`` / positive ``duration_s``, a ``kind`` other than measured/estimated,
-    or a mean power outside 0.05-5000 W (no figure greenkit.measure could have produced).
+    or a mean power above 5 kW (no figure greenkit.measure could have produced on one machine).
     """
     path = Path(path)
     if path.is_dir() or not path.suffix:
