@@ -50,7 +50,7 @@ def notebook_namespace() -> dict:
                 "filter_norms", "prune_channels"):
         exec(cells[gid], ns)
     # settings from the cells that use them (only the assignment lines, not the runs)
-    for gid in ("p3-run", "p4-run"):
+    for gid in ("choose_sparsity", "choose_channels"):
         for line in cells[gid].splitlines():
             if line.split("=")[0].strip() in ("SPARSITY", "FT_LR", "CHANNELS"):
                 exec(line, ns)

@@ -72,9 +72,8 @@ def reference() -> dict:
     for name in ("N_PER_CLASS, N_TRANSFER, N_VAL", "STUDENT_WIDTHS"):
         line = next(ln for ln in regime.splitlines() if ln.startswith(name + " ="))
         exec(line, ns)
-    versus = cells["versus"]
-    for name in ("T_BEST, ALPHA_BEST, EPOCHS", "SCRATCH_EPOCHS"):
-        exec(next(ln for ln in versus.splitlines() if ln.startswith(name + " =")), ns)
+    for gid, name in (("choose_t_alpha", "T_BEST, ALPHA_BEST"), ("versus", "EPOCHS"), ("versus", "SCRATCH_EPOCHS")):
+        exec(next(ln for ln in cells[gid].splitlines() if ln.startswith(name + " =")), ns)
     return ns
 
 

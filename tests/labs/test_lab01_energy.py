@@ -89,6 +89,17 @@ def test_spec_matches_the_grade_cell():
     assert 'report["energy-ratio"]' in cells["reproduce"] and "gk.compare(cnn_cpu, model_b" in cells["reproduce"]
 
 
+def test_in_kernel_reproduce_check_earns_no_points():
+    """Is the in-kernel 'reproduce' check ungraded (a patched gk.compare could pass it), its points on the report card?"""
+    import json
+
+    nb = json.loads((SOLUTIONS / LAB / f"{LAB}.ipynb").read_text())
+    meta = {c["metadata"]["nbgrader"].get("grade_id"): c["metadata"]["nbgrader"]
+            for c in nb["cells"] if "nbgrader" in c["metadata"]}
+    assert not meta["reproduce"].get("grade") and "points" not in meta["reproduce"]
+    assert meta["report-card"]["points"] == 4
+
+
 class _FakeResult:
     def __init__(self, value, interval):
         self.value, self.interval, self.method = value, interval, "estimated (test)"
@@ -102,7 +113,7 @@ class _FakeResult:
     ({"A": 1.0, "B": 0.0}, False),    # B's windows ran nothing
 ])
 def test_reproduce_cell_accepts_honest_disagreement_and_rejects_wrong_protocols(per_inference_j, passes):
-    """Does the 'reproduce' grade cell pass within a factor of 2 of gk.compare's ratio, and only then?"""
+    """Does the 'reproduce' self-check (0 points) pass within a factor of 2 of gk.compare's ratio, and only then?"""
     import types
 
     compared = []

@@ -70,6 +70,17 @@ def test_student_version_raises_not_implemented():
             call()
 
 
+def test_in_kernel_energy_check_earns_no_points():
+    """Is the in-kernel INT8 energy check ungraded (a patched gk.compare could pass it), its points on the report card?"""
+    import json
+
+    nb = json.loads((SOLUTIONS / LAB / f"{LAB}.ipynb").read_text())
+    meta = {c["metadata"]["nbgrader"].get("grade_id"): c["metadata"]["nbgrader"]
+            for c in nb["cells"] if "nbgrader" in c["metadata"]}
+    assert not meta["int8_energy"].get("grade") and "points" not in meta["int8_energy"]
+    assert meta["report_card"]["points"] == 6
+
+
 def test_spec_loads():
     """Does the lab's target spec parse, with its four targets on the two artefacts?"""
     from greenkit.targets import load_spec
@@ -81,13 +92,13 @@ def test_spec_loads():
 
 @pytest.mark.slow
 def test_int8_energy_grade_cell_fails_an_unquantized_pipeline():
-    """Does the INT8 energy grade cell give 0 to a pipeline that compiles but does not quantize?"""
+    """Does the INT8 energy self-check (0 points) flag a pipeline that compiles but does not quantize?"""
     import greenkit as gk
 
     baseline = gk.zoo.load("mlp")
     x_test, _ = gk.data.load("test")
     ns = _namespace(SOLUTIONS)
-    ns.update(baseline=baseline, batch=x_test[:256],
+    ns.update(baseline=baseline, batch=x_test[:256], HAVE_CXX=True,
               int8_torchao=lambda model: torch.compile(ns["copy"].deepcopy(model)))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the lab does
