@@ -84,6 +84,8 @@ def _try_zoo(model: nn.Module, folder: Path, example: torch.Tensor) -> bool:
     try:
         state = _materialized_state(model, _computed_keys(model))
         rebuilt = zoo.ARCHITECTURES[arch].from_state_dict(state)
+        if hasattr(rebuilt, "example_input"):  # an architecture with other inputs (GPT: token ids)
+            example = rebuilt.example_input()
         with eval_mode(model):
             same = torch.allclose(rebuilt(example), model(example), atol=1e-5, rtol=1e-4)
     except Exception:  # noqa: BLE001 - anything the rebuild cannot do falls back to torch.export
