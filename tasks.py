@@ -85,10 +85,17 @@ def _lab_language(args: list[str]) -> tuple[str, list[str]]:
     return ("zh_CN" if zh else "en"), rest
 
 
+STUDENT_JUPYTER = ROOT / "student-jupyter"   # the student's view: no instructor tools, no news pop-up
+
+
 def lab(args: list[str]) -> int:
     lang, args = _lab_language(args)
     ensure_env()
     env = _env()
+    # Students see the labs and nbgrader's Validate button, not the instructor's Create Assignment,
+    # Formgrader or Nbgrader menu, nor JupyterLab's news pop-up (student-jupyter/README.md). On the config
+    # path ahead of the venv's own, so it overrides nbgrader's; the user's ~/.jupyter still comes first.
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(filter(None, [str(STUDENT_JUPYTER), env.get("JUPYTER_CONFIG_PATH")]))
     os.chdir(ROOT / "labs")
     if lang != "en":
         folder = ROOT / "labs" / lang
