@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import hashlib
 import logging
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from greenkit.paths import DataFileError, cache_dir, find_data_file
+from greenkit.tensors import sha256_file
 
 __all__ = ["load", "loader", "CLASSES", "MEAN", "STD", "verify", "DataFileError",
            "load_text", "load_tokens", "tokenizer", "CharTokenizer", "TEXT_SHA256"]
@@ -59,15 +59,6 @@ RESTORE_HINT = (
     "`torchvision.datasets.FashionMNIST(root, download=True)` and copy "
     "root/FashionMNIST/raw/*.gz into datasets/fashion-mnist/."
 )
-
-
-def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(chunk_bytes):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _locate(name: str) -> Path:

@@ -9,8 +9,8 @@ an analytical energy model and latency.
 - :func:`latency` - ``torch.utils.benchmark`` latency with the thread count recorded
 """
 
-from greenkit.metrics._accuracy import accuracy
 from greenkit.metrics.energy_model import HOROWITZ_2014_PJ, EnergyEstimate, estimate_energy
+from greenkit.metrics.evaluation import accuracy
 from greenkit.metrics.latency import Latency, latency
 from greenkit.metrics.profile import ENCODINGS, Encoding, LayerProfile, Profile, profile
 from greenkit.metrics.snn import SynOps, is_spiking_neuron, synops

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from greenkit.metrics.profile import set_eval
+from greenkit.tensors import as_args, batch_size, eval_mode
 
 __all__ = ["Latency", "latency"]
 
@@ -41,20 +41,15 @@ def latency(model: torch.nn.Module, inputs, *, threads: int | None = None,
     ``threads`` defaults to ``torch.get_num_threads()``; it is recorded in the result
     because latency on CPU depends on it more than on anything else.
     """
-    args = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    args = as_args(inputs)
     threads = threads or torch.get_num_threads()
-    was_training = model.training
-    set_eval(model)
-    try:
+    with eval_mode(model):
         model(*args)  # warm-up: first calls pay for allocator and kernel selection
         timer = _benchmark().Timer(stmt="model(*args)", globals={"model": model, "args": args},
-                                num_threads=threads, label="greenkit.latency")
+                                   num_threads=threads, label="greenkit.latency")
         m = timer.blocked_autorange(min_run_time=min_run_time_s)
-    finally:
-        set_eval(model, was_training)
-    batch = int(args[0].shape[0]) if isinstance(args[0], torch.Tensor) and args[0].dim() else 1
     return Latency(median_s=m.median, iqr_s=m.iqr, mean_s=m.mean, runs=len(m.times) * m.number_per_run,
-                   threads=threads, batch_size=batch)
+                   threads=threads, batch_size=batch_size(args))
 
 
 def _benchmark():

@@ -40,8 +40,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from greenkit.tensors import as_args, batch_size, eval_mode
+
 __all__ = ["Encoding", "ENCODINGS", "LayerProfile", "Profile", "profile", "encoded_size_bytes",
-           "serialized_size_bytes", "weight_bits", "count_nonzero", "set_eval"]
+           "serialized_size_bytes", "weight_bits", "count_nonzero", "state_tensors", "module_weight"]
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _WEIGHTED = (nn.Linear, *_CONV)
@@ -173,11 +175,8 @@ class Profile:
                 f"<p>{html.escape(self.summary())}. MACs counted by {html.escape(self.counter)}.</p>")
 
 
-def _as_tuple(inputs) -> tuple:
-    return tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
-
-
-def _weight(module: nn.Module) -> torch.Tensor | None:
+def module_weight(module: nn.Module) -> torch.Tensor | None:
+    """The weight tensor a layer computes with (``weight()`` of torch.ao quantized modules), or None."""
     w = getattr(module, "weight", None)
     if callable(w) and not isinstance(w, torch.Tensor):  # torch.ao eager quantized modules
         w = w()
@@ -234,7 +233,7 @@ def encoded_size_bytes(model: nn.Module, encoding: str | Encoding = "fp32") -> i
     """Theoretical bytes of every parameter and buffer, weights (2+ dims) under ``encoding``."""
     enc = ENCODINGS[encoding] if isinstance(encoding, str) else encoding
     total = 0
-    for t in _state_tensors(model):
+    for t in state_tensors(model):
         plain = _plain(t)
         if plain.dim() >= 2:
             total += enc.weight_bytes(plain, int(torch.count_nonzero(plain)) if enc.sparse else 0)
@@ -262,13 +261,14 @@ def _module_tensors(m: nn.Module) -> list[torch.Tensor]:
         t = getattr(m, n, None)
         if isinstance(t, torch.Tensor):
             out.append(t)
-    w = _weight(m)
+    w = module_weight(m)
     if w is not None and not any(t is w for t in out):
         out.append(w)
     return out
 
 
-def _state_tensors(model: nn.Module) -> list[torch.Tensor]:
+def state_tensors(model: nn.Module) -> list[torch.Tensor]:
+    """Every tensor ``model`` computes with (parameters and buffers; pruned/parametrized weights once)."""
     seen: set[int] = set()
     out = []
     for m in model.modules():
@@ -281,15 +281,7 @@ def _state_tensors(model: nn.Module) -> list[torch.Tensor]:
 
 def _is_param(m: nn.Module, t: torch.Tensor) -> bool:
     """Parameters, and the weights computed from them (pruned / parametrized / quantized)."""
-    return not any(t is b for b in m.buffers(recurse=False)) or t is _weight(m)
-
-
-def set_eval(model: nn.Module, training: bool = False) -> None:
-    """``model.train(training)``; exported programs' modules (inference only) are left as they are."""
-    try:
-        model.train(training)
-    except NotImplementedError:
-        pass
+    return not any(t is b for b in m.buffers(recurse=False)) or t is module_weight(m)
 
 
 def _analytic_macs(module: nn.Module, out: torch.Tensor, w: torch.Tensor | None) -> int:
@@ -329,8 +321,8 @@ def profile(model: nn.Module, inputs, *, bits: dict[str, tuple[int, int]] | None
         :class:`Profile`; ``Profile.layers`` holds each module's own share
         (children excluded) for every module that has parameters or counted MACs.
     """
-    args = _as_tuple(inputs)
-    batch = int(args[0].shape[0]) if args and isinstance(args[0], torch.Tensor) and args[0].dim() else 1
+    args = as_args(inputs)
+    batch = batch_size(args)
     in_bits = input_bits or (args[0].element_size() * 8 if isinstance(args[0], torch.Tensor)
                              and args[0].is_floating_point() else 32)
     names = {m: n for n, m in model.named_modules()}
@@ -340,18 +332,15 @@ def profile(model: nn.Module, inputs, *, bits: dict[str, tuple[int, int]] | None
     def hook(module, _inp, out):
         n = names[module]
         calls[n] = calls.get(n, 0) + 1
-        analytic[n] = analytic.get(n, 0) + _analytic_macs(module, out, _weight(module))
+        analytic[n] = analytic.get(n, 0) + _analytic_macs(module, out, module_weight(module))
 
     handles = [m.register_forward_hook(hook) for m in names]
-    was_training = model.training
-    set_eval(model)
     try:
-        with FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOPS) as counter:
+        with eval_mode(model), FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOPS) as counter:
             model(*args)
     finally:
         for h in handles:
             h.remove()
-        set_eval(model, was_training)
 
     counts = counter.get_flop_counts()
     root = type(model).__name__
@@ -371,7 +360,7 @@ def profile(model: nn.Module, inputs, *, bits: dict[str, tuple[int, int]] | None
                 own[op] = own.get(op, 0) - v
         own_flops = sum(own.values())
         int8_macs = sum(v for op, v in own.items() if op in _INT8_OPS) // 2
-        w = _weight(module)
+        w = module_weight(module)
         tensors = [t for t in _module_tensors(module) if _is_param(module, t)]
         macs = own_flops // 2
         if macs == 0 and analytic.get(name):

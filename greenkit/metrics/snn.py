@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from greenkit.metrics.profile import set_eval
+from greenkit.tensors import as_args, batch_size, eval_mode
 
 __all__ = ["SynOps", "LayerSynOps", "synops", "is_spiking_neuron"]
 
@@ -116,8 +116,8 @@ def synops(model: nn.Module, inputs, *, neuron: type | tuple[type, ...] | None =
         inputs: a tensor or tuple; samples = dim 0 of the first tensor.
         neuron: classes of spiking neurons (default: :func:`is_spiking_neuron`).
     """
-    args = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
-    samples = int(args[0].shape[0])
+    args = as_args(inputs)
+    samples = batch_size(args)
     rows: dict[nn.Module, LayerSynOps] = {}
     spikes: dict[str, list[float]] = {}
     names = {m: n for n, m in model.named_modules()}
@@ -147,14 +147,12 @@ def synops(model: nn.Module, inputs, *, neuron: type | tuple[type, ...] | None =
             handles.append(m.register_forward_hook(on_connection))
         elif (isinstance(m, neuron) if neuron else is_spiking_neuron(m)) and m is not model:
             handles.append(m.register_forward_hook(on_neuron))
-    was_training = model.training
-    set_eval(model)
     try:
-        model(*args)
+        with eval_mode(model):
+            model(*args)
     finally:
         for h in handles:
             h.remove()
-        set_eval(model, was_training)
     layers = list(rows.values())
     rates = {n: s / max(c, 1) for n, (s, c) in spikes.items()}
     total_spikes = sum(s for s, _ in spikes.values())

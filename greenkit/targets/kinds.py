@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from greenkit.targets.registry import QUANTITIES, Options, quantity
+from greenkit.tensors import accuracy
 
 __all__ = ["Measured", "Context", "QUANTITIES", "quantity", "Options", "finite_float"]
 
@@ -36,13 +37,6 @@ class Measured:
     method: str                 # "measured" | "counted" | "estimated"
     how: str
     interval: tuple[float, float] | None = None
-
-
-def _set_eval(model: nn.Module) -> None:  # noqa: D103
-    try:
-        model.eval()
-    except NotImplementedError:  # torch.export modules: already in inference form
-        pass
 
 
 class Context:
@@ -83,20 +77,13 @@ class Context:
     def inputs(self, batch: int) -> torch.Tensor:
         return self.test_data()[0][:batch]
 
-    @torch.no_grad()
     def accuracy(self, name: str) -> float:
+        """Top-1 accuracy of artefact ``name`` on the spec's test images (exact logits shape required)."""
         def run():
-            model = self.model(name)
-            _set_eval(model)
-            x, y = self.test_data()
-            correct = 0
-            for i in range(0, len(x), 500):
-                out = model(x[i:i + 500])
-                if type(out) is not torch.Tensor or out.shape != (len(x[i:i + 500]), 10):
-                    raise TypeError(f"{name}: expected logits of shape (batch, 10), got "
-                                    f"{type(out).__name__} {getattr(out, 'shape', '')}")
-                correct += int((out.argmax(dim=1) == y[i:i + 500]).sum())
-            return correct / len(x)
+            try:
+                return accuracy(self.model(name), *self.test_data(), batch=500, num_classes=10)
+            except TypeError as err:
+                raise TypeError(f"{name}: {err}") from err
         return self.cached(("acc", name), run)
 
     def profile(self, name: str):
@@ -163,17 +150,17 @@ def _accuracy_gain(ctx: Context, t) -> Measured:
 
 
 def _weights(model: nn.Module, scope: str) -> list[torch.Tensor]:
-    from greenkit.metrics.profile import _state_tensors, _weight
+    from greenkit.metrics.profile import module_weight, state_tensors
     if scope == "all":
         return [p for p in model.parameters()]
     if scope != "weights":
         raise ValueError(f"sparsity scope must be 'weights' or 'all', got {scope!r}")
     ws = []
     for m in model.modules():
-        w = _weight(m)
+        w = module_weight(m)
         if w is not None and w.dim() >= 2:
             ws.append(w)
-    return ws or [t for t in _state_tensors(model) if t.dim() >= 2]
+    return ws or [t for t in state_tensors(model) if t.dim() >= 2]
 
 
 @dataclass(frozen=True)
