@@ -22,8 +22,8 @@ from pathlib import Path
 
 import nbformat
 
+from greenkit.course import layout, notebooks
 from greenkit.course.authoring import strip_outputs
-from greenkit.course import layout
 
 __all__ = ["generate", "roundtrip", "RoundTrip", "lab_names"]
 
@@ -146,7 +146,7 @@ def _cell_outputs(folder: Path, grade_id: str, limit_chars: int = 2000) -> str:
     texts = []
     for path in sorted(folder.glob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
-            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") != grade_id:
+            if notebooks.grade_id(cell) != grade_id:
                 continue
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "stream":

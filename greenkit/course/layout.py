@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["course_root", "ROOT", "SOLUTIONS", "LABS", "CourseNotFoundError"]
+__all__ = ["course_root", "ROOT", "SOLUTIONS", "LABS", "CourseNotFoundError"]  # noqa: F822 (module __getattr__)
 
 
 class CourseNotFoundError(FileNotFoundError):

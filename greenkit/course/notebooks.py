@@ -11,7 +11,13 @@ import nbformat
 
 from greenkit.course import layout
 
-__all__ = ["cell_sources", "execute_notebook", "machine_load"]
+__all__ = ["cell_sources", "execute_notebook", "machine_load", "grade_id"]
+
+
+def grade_id(cell) -> str | None:
+    """The nbgrader ``grade_id`` of a cell, or None (nbgrader has ``is_grade``-style helpers for the
+    flags, not for the id; this is the one place that reads it)."""
+    return (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
 
 
 def cell_sources(lab: str, root: Path | None = None) -> dict[str, str]:
@@ -21,8 +27,7 @@ def cell_sources(lab: str, root: Path | None = None) -> dict[str, str]:
     """
     root = layout.SOLUTIONS if root is None else Path(root)
     nb = nbformat.read(root / lab / f"{lab}.ipynb", as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-            if c.cell_type == "code" and "grade_id" in c.metadata.get("nbgrader", {})}
+    return {grade_id(c): c.source for c in nb.cells if c.cell_type == "code" and grade_id(c)}
 
 
 def execute_notebook(path: Path | str, timeout_s: int = 900, allow_errors: bool = False,

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.utils import is_grade
 from traitlets import Float, Unicode
 
 from greenkit.targets.check import find_check_calls, submission_dir, verify_fresh
@@ -78,7 +79,7 @@ class VerifyGreenkitTargets(NbGraderPreprocessor):
         folder = _notebook_dir(resources)
         for call in find_check_calls(nb):
             cell = nb.cells[call.cell_index]
-            if not cell.metadata.get("nbgrader", {}).get("grade"):
+            if not is_grade(cell):
                 continue  # feedback-only check cells are left as the kernel ran them
             report = verify_fresh(submission_dir(call.lab, folder), call.lab,
                                   targets=list(call.targets) if call.targets else None,

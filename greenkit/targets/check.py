@@ -219,6 +219,8 @@ def find_check_calls(nb) -> list[CheckCall]:
     Used on the instructor's locked grade cells (nbgrader restores their source before
     grading), so a student cannot hide a check by editing the cell.
     """
+    from nbgrader.utils import is_grade
+
     calls = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or "check" not in cell.source:
@@ -236,8 +238,7 @@ def find_check_calls(nb) -> list[CheckCall]:
             kw = {k.arg: k.value for k in node.keywords if k.arg}
             if "lab" not in kw or not isinstance(kw["lab"], ast.Constant) or type(kw["lab"].value) is not str:
                 continue
-            nbg = cell.metadata.get("nbgrader", {})
-            points = float(nbg["points"]) if nbg.get("grade") and "points" in nbg else None
+            points = float(cell.metadata.nbgrader["points"]) if is_grade(cell) else None
             calls.append(CheckCall(i, kw["lab"].value, _literal_strings(kw["targets"]) if "targets" in kw
                                    else None, points))
             break

@@ -21,6 +21,7 @@ __all__ = ["Options", "Quantity", "QUANTITIES", "QUANTITY_MODULES", "quantity", 
 # Modules whose import registers quantities, in order. Add yours here (one line).
 QUANTITY_MODULES: tuple[str, ...] = (
     "greenkit.targets.kinds",
+    "greenkit.targets.kinds_challenge",   # lab07_challenge: efficiency gated on accuracy, the ledger
 )
 
 
