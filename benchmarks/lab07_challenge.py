@@ -1,0 +1,134 @@
+"""Lab 7 (the green model challenge): solution run time vs its budget, and target margins over seeds.
+
+    python benchmarks/lab07_challenge.py                      # notebook once, then seeds 0 1 2
+    python benchmarks/lab07_challenge.py --skip-notebook      # only the seed runs
+    python benchmarks/lab07_challenge.py --write-reference    # also ship seed 0's verified report
+
+1. Executes ``solutions/lab07_challenge/lab07_challenge.ipynb`` (a copy, in a temporary folder) and
+   prints its wall time against the 150 s budget, with the machine's load.
+2. For each seed, trains the reference model with the notebook's own ``train`` function (exec'd from
+   its ``model`` cell) and checks it exactly as the report card does: ``gk.check`` saves it and the
+   fresh-process checker (``python -m greenkit verify``) evaluates the spec. Prints each graded
+   target's value, threshold and margin, the worst seed's margin, and the training time and energy
+   (the ledger figure a student would record).
+3. ``--write-reference``: seed 0's verified report becomes the leaderboard's reference point
+   (``greenkit/course/references/lab07_challenge.json``).
+
+The machine is shared: the load average is printed with every timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from greenkit.course import cell_sources, execute_notebook, machine_load
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB = "lab07_challenge"
+NOTEBOOK = ROOT / "solutions" / LAB / f"{LAB}.ipynb"
+REFERENCE = ROOT / "greenkit" / "course" / "references" / f"{LAB}.json"
+BUDGET_S = 150.0
+
+
+def run_notebook(timeout_s: int = 1200) -> float:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    wall = execute_notebook(NOTEBOOK, timeout_s, nb=nb)
+    for cell in nb.cells:  # the notebook's own printed results, for the record
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and gid in ("data", "model", "measure", "test_ledger"):
+                print("   | " + out["text"].rstrip().replace("\n", "\n   | "))
+            if out.get("output_type") == "error":
+                print(f"   | cell {gid}: {out.get('ename')}: {out.get('evalue')}")
+    return wall
+
+
+def reference() -> dict:
+    """The notebook's data split and its reference ``train`` function, from the notebook's own cells."""
+    import contextlib
+
+    import torch
+    import torch.nn.functional as F
+
+    import greenkit as gk
+
+    cells = cell_sources(LAB)
+    ns = {"torch": torch, "F": F, "gk": gk, "device": "cpu", "spend": lambda label: contextlib.nullcontext()}
+    x_all, y_all = gk.data.load("train")
+    ns.update(x_train=x_all[:55000], y_train=y_all[:55000])
+    src = cells["model"]
+    src = src[:src.index("with spend(")]   # define WIDTHS, EPOCHS, train(); the seeds are run below
+    exec(src, ns)
+    return ns
+
+
+def seeds_run(seeds: list[int], ns: dict, write_reference: bool) -> None:
+    import greenkit as gk
+
+    spec = gk.targets.load_spec(LAB)
+    graded = [t for t in spec.targets if t.weight > 0]
+    print(f"\nreference: cnn {ns['WIDTHS']}, {ns['EPOCHS']} epochs, batch {ns['BATCH']}, max lr {ns['MAX_LR']}")
+    rows = []
+    for seed in seeds:
+        with gk.measure() as spent:
+            model = ns["train"](ns["WIDTHS"], ns["EPOCHS"], seed)
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            report = gk.check(model, lab=LAB, root=tmp)
+            check_s = time.perf_counter() - t0
+        if report.error:
+            print(f"seed {seed}: COULD NOT CHECK: {report.error}")
+            continue
+        values = {r.id: r for r in report.results}
+        rows.append(values)
+        parts = []
+        for t in graded:
+            r = values[t.id]
+            parts.append(f"{t.id} {r.value_text()} ({r.status}{', ' + r.method if r.method else ''})")
+        print(f"seed {seed}: test accuracy {values['test-accuracy'].value:.2%} (baseline "
+              f"{values['baseline-accuracy'].value:.2%}); " + "; ".join(parts))
+        print(f"   training {spent.duration_s:.1f} s, {spent.energy_j:.0f} J ({spent.kind}); checker {check_s:.1f} s "
+              f"({machine_load()})", flush=True)
+        if write_reference and seed == seeds[0]:
+            REFERENCE.parent.mkdir(parents=True, exist_ok=True)
+            REFERENCE.write_text(report.to_json())
+            print(f"   wrote {REFERENCE.relative_to(ROOT)}")
+    if not rows:
+        return
+    print(f"\nover seeds {seeds} ({len(rows)} checked):")
+    for t in graded:
+        vals = [r[t.id].value for r in rows if r[t.id].value is not None]
+        if not vals:
+            print(f"  target {t.id:13s} no value (errors: {[r[t.id].reason for r in rows]})")
+            continue
+        op = str(getattr(t.op, "value", t.op))
+        worst = max(vals) if op == "max" else min(vals)
+        margin = t.threshold - worst if op == "max" else worst - t.threshold
+        passed = sum(r[t.id].status == "pass" for r in rows)
+        print(f"  target {t.id:13s} threshold {t.threshold:<5g} values {', '.join(f'{v:.4g}' for v in vals)}  "
+              f"worst {worst:.4g}  margin {margin:+.4g}  passed {passed}/{len(rows)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--skip-notebook", action="store_true")
+    parser.add_argument("--write-reference", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.skip_notebook:
+        print(f"executing {NOTEBOOK.relative_to(ROOT)} ({machine_load()}) ...", flush=True)
+        wall = run_notebook()
+        verdict = "within" if wall <= BUDGET_S else "OVER"
+        print(f"solution notebook: {wall:.1f} s, {verdict} the {BUDGET_S:.0f} s budget ({machine_load()})", flush=True)
+    seeds_run(args.seeds, reference(), args.write_reference)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
