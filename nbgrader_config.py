@@ -59,3 +59,16 @@ c.Autograde.autograde_preprocessors = [
     CheckCellMetadata,
 ]
 c.VerifyGreenkitTargets.timeout = 600
+
+# `greenkit grade LAB` (sandboxed, parallel class grading; README: "Grading a class").
+# Limits per submission; a limit hit zeroes the cells not reached, with the reason in the feedback.
+c.GreenkitGrade.wall_s = 600                 # seconds for the WHOLE notebook (labs run in <= 150 s)
+c.GreenkitGrade.memory_bytes = 4 * 2**30     # the kernel's memory (RLIMIT_DATA): MemoryError past it
+c.GreenkitGrade.processes = 256              # processes + threads in the sandbox (RLIMIT_NPROC)
+c.GreenkitGrade.disk_bytes = 2 * 2**30       # bytes the notebook may write into its folder
+c.GreenkitGrade.verify_wall_s = 600          # one fresh-process report-card verification
+# Tampering evidence (monkeypatched tests, IPython hooks, exec of built strings, code-carrying
+# artefacts...): "flag" lists it in the class report for review; "zero" also zeroes the grade
+# cells after the evidence.
+c.GreenkitGrade.on_tamper = "flag"
+c.GreenkitGrade.require_sandbox = False      # True: refuse to grade where bubblewrap cannot run
