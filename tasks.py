@@ -74,10 +74,10 @@ def _lab_language(args: list[str]) -> tuple[str, list[str]]:
     rest = []
     it = iter(args)
     for a in it:
-        if a == "--lang":
-            value = next(it, "")
+        if a == "--lang":  # `make lab` passes --lang "" when LANG is unset: keep the default then
+            value = next(it, "") or value
         elif a.startswith("--lang="):
-            value = a.split("=", 1)[1]
+            value = a.split("=", 1)[1] or value
         else:
             rest.append(a)
     tag = value.split(".")[0].replace("-", "_").lower()
@@ -108,7 +108,8 @@ def lab(args: list[str]) -> int:
         # JupyterLab's UI language (the language pack is a dependency), as a default the user can still change
         # in Settings > Language: a labconfig/default_setting_overrides.json on the Jupyter config path.
         conf = ROOT / "greenkit" / "i18n" / "jupyter" / lang
-        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(filter(None, [str(conf), env.get("JUPYTER_CONFIG_PATH")]))
+        paths = env["JUPYTER_CONFIG_PATH"].split(os.pathsep)
+        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join([paths[0], str(conf), *paths[1:]])  # after the student view
         print(f"Opening the {lang} labs in {folder} (JupyterLab UI: {lang})", flush=True)
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in args:
         # containers (Docker, some hubs and CI boxes) run as root; JupyterLab refuses without this
