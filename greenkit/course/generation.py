@@ -25,7 +25,7 @@ import nbformat
 from greenkit.course import layout, notebooks
 from greenkit.course.authoring import strip_outputs
 
-__all__ = ["generate", "roundtrip", "RoundTrip", "lab_names"]
+__all__ = ["generate", "roundtrip", "RoundTrip", "lab_names", "add_arguments", "run", "main"]
 
 
 def lab_names() -> list[str]:
@@ -205,3 +205,33 @@ def roundtrip(lab: str, timeout_s: float = 1800) -> RoundTrip:
     return result
 
 
+
+
+# ---- the command: ``greenkit course ...`` (alias ``python -m greenkit.course ...``) -------------
+
+def add_arguments(parser) -> None:
+    """``generate [LAB ...]`` and ``roundtrip LAB``."""
+    sub = parser.add_subparsers(dest="course_cmd", required=True)
+    g = sub.add_parser("generate", help="regenerate labs/ from solutions/ (all labs by default)")
+    g.add_argument("labs", nargs="*")
+    r = sub.add_parser("roundtrip", help="generate, compare and autograde a lab in a temp course")
+    r.add_argument("lab")
+
+
+def run(args) -> int:
+    if args.course_cmd == "generate":
+        for path in generate(args.labs or None):
+            print(f"wrote {path.relative_to(layout.ROOT)}")
+        return 0
+    result = roundtrip(args.lab)
+    print(result)
+    return 0 if result.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m greenkit.course ...`` (an alias of ``greenkit course ...``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m greenkit.course", description="GreenKit instructor tooling")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

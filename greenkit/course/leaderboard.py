@@ -42,7 +42,6 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-# Importing kinds_challenge also registers the capstone's target quantities (gated_energy_ratio, ...).
 from greenkit.targets.kinds_challenge import LedgerError, read_ledger
 from greenkit.targets.report import Report
 
@@ -504,6 +503,17 @@ def add_command(subparsers) -> None:
     """Add ``leaderboard`` to the ``greenkit`` command's subparsers."""
     p = subparsers.add_parser("leaderboard", help="a lab's class leaderboard (accuracy vs energy per inference) "
                               "as one offline HTML page; --mine for your own attempts")
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``greenkit leaderboard`` (registered in greenkit/cli.py)."""
+    return _run(args)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``greenkit leaderboard``."""
     p.add_argument("lab", nargs="?", help="lab name (default lab07_challenge)")
     p.add_argument("--lab", dest="lab_opt", help=argparse.SUPPRESS)
     p.add_argument("--reports", help="folder of verified reports, one <student>.json each (greenkit verify --json)")
@@ -511,7 +521,6 @@ def add_command(subparsers) -> None:
     p.add_argument("--out", help="page to write (default leaderboard-<lab>.html, --mine: .greenkit/...)")
     p.add_argument("--real-names", action="store_true", help="show student ids instead of pseudonyms")
     p.add_argument("--reference", action="append", help="a reference report to draw (default: the lab's shipped one)")
-    p.set_defaults(func=_run)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,13 +1,13 @@
-"""``greenkit verify`` and ``greenkit check`` (added to the ``greenkit`` command by :func:`add_commands`)."""
+"""``greenkit verify`` and ``greenkit check``: :data:`VERIFY` and :data:`CHECK` (see :mod:`greenkit.cli`)."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
+from types import SimpleNamespace
 
-__all__ = ["add_commands", "main"]
+__all__ = ["VERIFY", "CHECK"]
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -43,27 +43,18 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if all(r.passed for _, r in results) else 1
 
 
-def add_commands(subparsers) -> None:
-    """Add ``verify`` and ``check`` to the ``greenkit`` command's subparsers."""
-    p = subparsers.add_parser("verify", help="check a saved submission folder against a lab's targets "
-                              "(runs in its own process; used by graders)")
+def _verify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", help="greenkit-submissions/<lab> folder")
     p.add_argument("--lab", help="lab name (default: the folder's name)")
     p.add_argument("--target", action="append", help="only this target id (repeatable)")
     p.add_argument("--json", help="write the report as JSON to this file instead of printing it")
-    p.set_defaults(func=_verify)
-    p = subparsers.add_parser("check", help="run a lab notebook and print its report card (self-learners)")
+
+
+def _check_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("notebook")
     p.add_argument("--timeout", type=float, default=600, help="seconds per cell and per check")
-    p.set_defaults(func=_check)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="greenkit")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+# the ``greenkit verify`` and ``greenkit check`` commands (registered in greenkit/cli.py)
+VERIFY = SimpleNamespace(add_arguments=_verify_arguments, run=_verify)
+CHECK = SimpleNamespace(add_arguments=_check_arguments, run=_check)
