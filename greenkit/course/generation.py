@@ -212,7 +212,9 @@ def roundtrip(lab: str, timeout_s: float = 1800) -> RoundTrip:
 def add_arguments(parser) -> None:
     """``generate [LAB ...]`` and ``roundtrip LAB``."""
     sub = parser.add_subparsers(dest="course_cmd", required=True)
-    g = sub.add_parser("generate", help="regenerate labs/ from solutions/ (all labs by default)")
+    g = sub.add_parser("generate", help="regenerate labs/ (and labs/zh_CN/) from solutions/ (all labs by default)")
+    g.add_argument("--lang", choices=["all", "en", "zh_CN"], default="all",
+                   help="all (default): English, then each lab's translation that has one (greenkit.i18n)")
     g.add_argument("labs", nargs="*")
     r = sub.add_parser("roundtrip", help="generate, compare and autograde a lab in a temp course")
     r.add_argument("lab")
@@ -220,8 +222,13 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     if args.course_cmd == "generate":
-        for path in generate(args.labs or None):
-            print(f"wrote {path.relative_to(layout.ROOT)}")
+        if args.lang in ("all", "en"):
+            for path in generate(args.labs or None):
+                print(f"wrote {path.relative_to(layout.ROOT)}", flush=True)
+        if args.lang in ("all", "zh_CN"):  # labs/zh_CN/<lab> from the same source + its catalogue
+            from greenkit.i18n.build import build_command
+
+            build_command(args.labs, "zh_CN")
         return 0
     result = roundtrip(args.lab)
     print(result)

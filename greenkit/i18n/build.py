@@ -25,7 +25,7 @@ import nbformat
 
 from greenkit.i18n import catalogue
 
-__all__ = ["build", "roundtrip", "translated_labs", "BuildResult", "StaleTranslationError"]
+__all__ = ["build", "build_command", "roundtrip", "translated_labs", "BuildResult", "StaleTranslationError"]
 
 
 class StaleTranslationError(RuntimeError):
@@ -63,10 +63,19 @@ def _shown(path: Path) -> str:
 
 
 def translated_labs(lang: str = "zh_CN") -> list[str]:
-    """Labs that have a catalogue in ``lang`` (and a source notebook), in order."""
+    """Labs with at least one translated entry in ``lang`` (and a source notebook), in order.
+
+    A catalogue just extracted (nothing translated yet) is not built: a Chinese lab that is all English
+    under banners helps nobody.
+    """
     from greenkit.course.generation import lab_names
 
-    return [lab for lab in lab_names() if catalogue.catalogue_path(lab, lang).is_file()]
+    labs = []
+    for lab in lab_names():
+        po = catalogue.load_catalogue(lab, lang)
+        if po is not None and any(e.msgstr for e in po):
+            labs.append(lab)
+    return labs
 
 
 def output_dir(lab: str, lang: str = "zh_CN") -> Path:
@@ -126,6 +135,16 @@ def build(labs: list[str] | None = None, lang: str = "zh_CN", strict: bool = Fal
             shutil.copytree(written, dest)
         results.append(BuildResult(lab, lang, dest, problems))
     return results
+
+
+def build_command(labs: list[str] | None, lang: str = "zh_CN") -> None:
+    """What `make labs` runs after the English labs: build each translated lab, say which have none."""
+    have = translated_labs(lang)
+    for lab in sorted(set(labs or []) - set(have)):
+        print(f"{lab}: no {lang} translation yet (`python -m greenkit.i18n extract {lab}` starts one)")
+    todo = [lab for lab in (labs or have) if lab in have]
+    for result in build(todo, lang) if todo else []:
+        print(result, flush=True)
 
 
 def roundtrip(lab: str, lang: str = "zh_CN", strict: bool = True, timeout_s: float = 1800):
