@@ -33,7 +33,6 @@ makes idle threads sleep.
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import sys
@@ -41,7 +40,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from greenkit.course import cell_sources, execute_notebook, machine_load
+from _common import header, load, parse_args, run_solution_notebook
+
+from greenkit.course import cell_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = "lab01_energy"
@@ -50,12 +51,8 @@ BUDGET_S = 150.0
 FACTOR = 2.0          # must match the "reproduce" grade cell: protocol / gk.compare within [1/2, 2]
 
 
-def load() -> str:
-    return machine_load()
-
-
 def run_notebook(timeout_s: int = 900) -> float:
-    return execute_notebook(NOTEBOOK, timeout_s)
+    return run_solution_notebook(LAB, timeout_s)[0]
 
 
 def reference_functions() -> dict:
@@ -104,17 +101,12 @@ def one_seed(seed: int, ns: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
-    parser.add_argument("--skip-notebook", action="store_true")
-    args = parser.parse_args(argv)
+    args = parse_args(__doc__, argv)
+    print(header())
 
     ok = True
-    if not args.skip_notebook:
-        print(f"before: {load()}")
+    if not args.no_notebook:
         secs = run_notebook()
-        verdict = "within" if secs <= BUDGET_S else "OVER"
-        print(f"solution notebook: {secs:.1f} s end to end ({verdict} the {BUDGET_S:.0f} s budget); after: {load()}")
         ok &= secs <= BUDGET_S
 
     ns = reference_functions()

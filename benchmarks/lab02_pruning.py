@@ -18,14 +18,12 @@ The machine is shared: the load average is printed with every timing.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import nbformat
-
-from greenkit.course import execute_notebook, machine_load
+from _common import header, load, parse_args, run_solution_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = "lab02_pruning"
@@ -33,12 +31,8 @@ NOTEBOOK = ROOT / "solutions" / LAB / f"{LAB}.ipynb"
 BUDGET_S = 150.0
 
 
-def load() -> str:
-    return machine_load()
-
-
 def run_notebook(timeout_s: int = 900) -> float:
-    return execute_notebook(NOTEBOOK, timeout_s)
+    return run_solution_notebook(LAB, timeout_s)[0]
 
 
 def notebook_namespace() -> dict:
@@ -93,16 +87,11 @@ def one_seed(seed: int, ns: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--no-notebook", action="store_true", help="skip executing the whole notebook")
-    args = parser.parse_args(argv)
+    args = parse_args(__doc__, argv)
+    print(header())
 
     if not args.no_notebook:
-        print(f"executing {NOTEBOOK.relative_to(ROOT)} ({load()}) ...", flush=True)
-        wall = run_notebook()
-        print(f"solution notebook: {wall:.1f} s wall vs budget {BUDGET_S:.0f} s "
-              f"({'inside' if wall <= BUDGET_S else 'OVER'}); {load()}", flush=True)
+        run_notebook()
 
     ns = notebook_namespace()
     print(f"settings: SPARSITY {ns['SPARSITY']}, CHANNELS {ns['CHANNELS']}, {ns['FT_STEPS']} steps x "

@@ -16,15 +16,14 @@
 
 from __future__ import annotations
 
-import argparse
 import copy
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import nbformat
+from _common import header, load, parse_args, run_solution_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = "lab03_quantization"
@@ -33,16 +32,8 @@ BUDGET_S = 150
 VS_REF_MAX = 1.3      # must match the int8_energy grade cell
 
 
-def load() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
 def run_notebook() -> float:
-    from nbclient import NotebookClient
-    nb = nbformat.read(NB, as_version=4)
-    t0 = time.perf_counter()
-    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NB.parent)}}).execute()
-    return time.perf_counter() - t0
+    return run_solution_notebook(LAB, 900)[0]
 
 
 def cells() -> dict[str, str]:
@@ -112,15 +103,11 @@ def margins(seeds=(0, 1, 2)) -> None:
           f"energy ratio {statistics.median(r['energy'] for r in rows):.3f} ({rows[0]['kind']})")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-notebook", action="store_true")
-    args = parser.parse_args()
-    if not args.skip_notebook:
-        print(f"load before: {load()}", flush=True)
-        wall = run_notebook()
-        print(f"solution notebook: {wall:.1f} s (budget {BUDGET_S} s, {'OK' if wall <= BUDGET_S else 'OVER'}); "
-              f"load after: {load()}", flush=True)
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(__doc__, argv, seeds=None)
+    print(header())
+    if not args.no_notebook:
+        run_notebook()
     margins()
     return 0
 

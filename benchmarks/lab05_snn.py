@@ -22,7 +22,6 @@ already set (``OMP_WAIT_POLICY=ACTIVE python benchmarks/lab05_snn.py`` measures 
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import statistics
@@ -32,6 +31,9 @@ import time
 from pathlib import Path
 
 import nbformat
+from _common import header, load, parse_args, run_solution_notebook
+
+from greenkit.course.notebooks import grade_id
 
 # before torch is imported here or in the kernel: OpenMP reads it once, at start-up
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -41,28 +43,14 @@ LAB = "lab05_snn"
 NOTEBOOK = ROOT / "solutions" / LAB / f"{LAB}.ipynb"
 BUDGET_S = 150.0
 # grade ids of the cells whose code the seed runs need (imports, constants, the student's functions)
-NEEDED = ("setup", "lif", "encode", "surrogate", "snn-build", "snn")
-
-
-def load() -> str:
-    omp = os.environ.get("OMP_WAIT_POLICY", "default")
-    return (f"load average {', '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs, "
-            f"OMP_WAIT_POLICY={omp}")
+NEEDED = ("setup", "lif", "encode", "surrogate", "choose_snn", "snn-build", "snn")
 
 
 def run_notebook(timeout_s: int = 900) -> tuple[float, str]:
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    with tempfile.TemporaryDirectory(prefix="bench-lab05-") as tmp:
-        client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3", allow_errors=False,
-                                resources={"metadata": {"path": tmp}})
-        t0 = time.perf_counter()
-        client.execute()
-        wall = time.perf_counter() - t0
+    wall, nb = run_solution_notebook(LAB, timeout_s)
     trained = ""
     for cell in nb.cells:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "train":
+        if grade_id(cell) == "train":
             trained = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout").strip()
     return wall, trained
 
@@ -101,20 +89,13 @@ def run_seed(ns: dict, seed: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--no-notebook", action="store_true")
-    args = parser.parse_args(argv)
+    args = parse_args(__doc__, argv)
+    print(header())
 
     if not args.no_notebook:
-        print(f"[notebook] running {NOTEBOOK.relative_to(ROOT)} ... ({load()})", flush=True)
-        wall, trained = run_notebook()
-        verdict = "inside" if wall <= BUDGET_S else "OVER"
-        print(f"[notebook] wall time {wall:.1f} s vs budget {BUDGET_S:.0f} s: {verdict} ({load()})")
+        _, trained = run_notebook()
         print(f"[notebook] {trained}", flush=True)
 
-    import torch
-    print(f"[seeds] torch {torch.__version__}, {torch.get_num_threads()} threads ({load()})", flush=True)
     ns = solution_namespace()
     rows = []
     for seed in args.seeds:

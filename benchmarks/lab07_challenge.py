@@ -19,15 +19,14 @@ The machine is shared: the load average is printed with every timing.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import nbformat
+from _common import header, parse_args, run_solution_notebook
 
-from greenkit.course import cell_sources, execute_notebook, machine_load
+from greenkit.course import cell_sources, machine_load
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = "lab07_challenge"
@@ -37,8 +36,7 @@ BUDGET_S = 150.0
 
 
 def run_notebook(timeout_s: int = 1200) -> float:
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    wall = execute_notebook(NOTEBOOK, timeout_s, nb=nb)
+    wall, nb = run_solution_notebook(LAB, timeout_s)
     for cell in nb.cells:  # the notebook's own printed results, for the record
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         for out in cell.get("outputs", []):
@@ -116,16 +114,11 @@ def seeds_run(seeds: list[int], ns: dict, write_reference: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--skip-notebook", action="store_true")
-    parser.add_argument("--write-reference", action="store_true")
-    args = parser.parse_args(argv)
-    if not args.skip_notebook:
-        print(f"executing {NOTEBOOK.relative_to(ROOT)} ({machine_load()}) ...", flush=True)
-        wall = run_notebook()
-        verdict = "within" if wall <= BUDGET_S else "OVER"
-        print(f"solution notebook: {wall:.1f} s, {verdict} the {BUDGET_S:.0f} s budget ({machine_load()})", flush=True)
+    args = parse_args(__doc__, argv,
+                      extra=lambda p: p.add_argument("--write-reference", action="store_true"))
+    print(header())
+    if not args.no_notebook:
+        run_notebook()
     seeds_run(args.seeds, reference(), args.write_reference)
     return 0
 
