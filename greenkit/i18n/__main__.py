@@ -1,4 +1,4 @@
-"""python -m greenkit.i18n extract | status | check | build | roundtrip | messages  (see greenkit.i18n)"""
+"""python -m greenkit.i18n extract | status | check | build | roundtrip | export | import | messages  (see greenkit.i18n)"""
 
 from __future__ import annotations
 
@@ -36,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("labs", nargs="*")
     p = sub.add_parser("roundtrip", help="nbgrader round trip of the translated lab")
     p.add_argument("lab")
+    p = sub.add_parser("export", help="the lab's missing/stale/invalid entries as JSON (to translate)")
+    p.add_argument("lab")
+    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.add_argument("--all", action="store_true", help="every entry, translated or not")
+    p = sub.add_parser("import", help="write the 'chinese' fields of an exported JSON file into the catalogue")
+    p.add_argument("lab")
+    p.add_argument("file")
     sub.add_parser("messages", help="(re)extract greenkit's _() messages into messages/<lang>.po")
     args = parser.parse_args(argv)
 
@@ -68,6 +75,29 @@ def main(argv: list[str] | None = None) -> int:
             print(err, file=sys.stderr)
             return 1
         return 0
+    if args.cmd == "export":
+        import json
+
+        text = json.dumps(catalogue.export_entries(args.lab, args.lang, everything=args.all),
+                          ensure_ascii=False, indent=1)
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        else:
+            print(text)
+        return 0
+    if args.cmd == "import":
+        import json
+
+        with open(args.file, encoding="utf-8") as f:
+            skipped = catalogue.import_entries(args.lab, json.load(f), args.lang)
+        for line in skipped:
+            print("skipped " + line)
+        st = catalogue.lab_status(args.lab, args.lang)
+        print(st.summary())
+        for p in st.problems:
+            print("  " + str(p).replace("\n", "\n  "))
+        return 0 if st.complete and not skipped else 1
     if args.cmd == "roundtrip":
         result = build.roundtrip(args.lab, args.lang)
         print(result)

@@ -572,3 +572,53 @@ def translate_notebook(nb, lab: str, lang: str = "zh_CN", po=None):
     out.metadata["greenkit"] = {"language": lang, "source": f"solutions/{lab}/{lab}.ipynb",
                                 "generated_from": f"greenkit/i18n/labs/{lang}/{lab}.po"}
     return out, problems
+
+
+# --------------------------------------------------------------------------------------------
+# a JSON view of a catalogue, for translators who prefer it to PO (and for scripts)
+
+def export_entries(lab: str, lang: str = "zh_CN", everything: bool = False, nb=None) -> list[dict]:
+    """The entries to work on (missing, stale, invalid; ``everything``: all) as plain dicts.
+
+    Each: ``id`` (cell id = msgctxt), ``kind``, ``where``, ``english`` (msgid), ``previous_english`` (the
+    English the current Chinese was written for, when stale), ``problem``, ``chinese`` (msgstr, to edit).
+    """
+    nb = _source_notebook(lab) if nb is None else nb
+    update_catalogue(lab, lang, nb=nb)  # so that every current unit has an entry
+    po = load_catalogue(lab, lang)
+    problems = {(p.unit.cell_id, p.unit.msgid): p for p in lab_status(lab, lang, nb=nb).problems}
+    items = []
+    for u in extract_units(nb):
+        p = problems.get((u.cell_id, u.msgid))
+        if p is None and not everything:
+            continue
+        e = _lookup(po, u)
+        items.append({"id": u.cell_id, "kind": u.kind, "where": u.where, "english": u.msgid,
+                      "previous_english": (e.previous_msgid or "") if e is not None else "",
+                      "problem": f"{p.status}: {p.detail}".rstrip(": ") if p else "",
+                      "chinese": e.msgstr if e is not None else ""})
+    return items
+
+
+def import_entries(lab: str, items: list[dict], lang: str = "zh_CN") -> list[str]:
+    """Write the ``chinese`` of each item into the catalogue (clearing fuzzy); returns what was skipped."""
+    po = load_catalogue(lab, lang)
+    if po is None:
+        raise FileNotFoundError(f"no catalogue for {lab}: run `python -m greenkit.i18n extract {lab}` first")
+    index = {(e.msgctxt, e.msgid): e for e in po}
+    skipped = []
+    for item in items:
+        text = item.get("chinese") or ""
+        e = index.get((item["id"], item["english"]))
+        if not text:
+            continue
+        if e is None:
+            skipped.append(f"{item['id']}: {item['english'][:60]!r}: the English changed since the export "
+                           "(export again and translate the new text)")
+            continue
+        e.msgstr = text
+        if "fuzzy" in e.flags:
+            e.flags.remove("fuzzy")
+        e.previous_msgid = None
+    po.save(str(catalogue_path(lab, lang)))
+    return skipped

@@ -178,3 +178,19 @@ def test_code_translations_cannot_change_the_code(msgstr, complaint):
     assert problem is not None and problem.status == "invalid" and complaint in problem.detail, problem
     out, _ = cat.translate_notebook(nb, "fake", po=_po({(unit.cell_id, unit.msgid): msgstr}))
     assert 'f"expected 6, got {y}"' in out.cells[2].source
+
+
+def test_export_import_round_trip(tmp_path, monkeypatch):
+    """Does a translator's JSON (export -> fill 'chinese' -> import) land in the catalogue, clear the stale
+    flag, and refuse an entry whose English changed after the export?"""
+    monkeypatch.setattr(cat, "CATALOGUES", tmp_path)
+    nb = _nb()
+    items = cat.export_entries("fake", nb=nb)
+    assert {i["problem"].split(":")[0] for i in items} == {"missing"}
+    for i in items:
+        i["chinese"] = {"expected 6, got {y}": "应为 6，实际为 {y}"}.get(i["english"], "")
+    items.append({"id": "cell2", "english": "an English that is gone", "chinese": "旧文"})
+    skipped = cat.import_entries("fake", items)
+    assert len(skipped) == 1 and "English changed" in skipped[0]
+    st = cat.lab_status("fake", nb=nb)
+    assert st.translated == 1 and all(p.unit.msgid != "expected 6, got {y}" for p in st.problems)

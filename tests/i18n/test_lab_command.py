@@ -95,3 +95,23 @@ def test_running_jupyterlab_defaults_to_chinese(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_make_labs_builds_the_chinese_labs(monkeypatch):
+    """Does `make labs` (greenkit course generate) build labs/zh_CN after the English labs, and only the
+    English with --lang en?"""
+    import argparse
+
+    from greenkit.course import generation
+    from greenkit.i18n import build
+
+    calls = []
+    monkeypatch.setattr(generation, "generate", lambda labs=None: calls.append(("en", labs)) or [])
+    monkeypatch.setattr(build, "build_command", lambda labs, lang: calls.append((lang, labs)))
+    parser = argparse.ArgumentParser()
+    generation.add_arguments(parser)
+    assert generation.run(parser.parse_args(["generate", "lab00_setup"])) == 0
+    assert calls == [("en", ["lab00_setup"]), ("zh_CN", ["lab00_setup"])]
+    calls.clear()
+    generation.run(parser.parse_args(["generate", "--lang", "en"]))
+    assert calls == [("en", None)]
