@@ -4,13 +4,14 @@
   the same artefact, evaluated only when another target of the spec (option ``gate``, default
   ``"accuracy"``) passes on that artefact. Below the floor the target is an error with the reason
   ("accuracy drop 82.4 > 6"), so a model that is cheap because it is useless earns nothing.
-- ``training_energy_j``: the energy the student's kernel recorded while training and searching
-  (the *ledger*, ``ledger.json`` beside the artefacts). It is self-reported: the checker can only
-  bound it (schema, positive durations, plausible mean power), never verify it, so the lab gives
-  it no points (weight 0) and shows it labelled ``self-reported``.
 
-:func:`read_ledger` is the one reader of a ledger (the checker's quantity and the leaderboard use it);
-:data:`LEDGER_FILE` is its name inside ``greenkit-submissions/<lab>/``.
+The energy the student's kernel recorded while training and searching (the *ledger*,
+``ledger.json`` beside the artefacts) is self-reported: it can be bounded (schema, positive
+durations, plausible mean power), never verified, so the lab gives it no points on the report
+card; the ledger grade cell, the design report and the leaderboard read it with
+:func:`read_ledger`, the one reader of a ledger (:data:`LEDGER_FILE` is its name inside
+``greenkit-submissions/<lab>/``). It is not a checker quantity: a quantity sees the loaded
+models, not the submission folder.
 
 Ledger format (written by the lab notebook, one entry per measured block)::
 
@@ -27,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from greenkit.targets import kinds
-from greenkit.targets.kinds import QUANTITIES, Measured, quantity
+from greenkit.targets.kinds import QUANTITIES, Measured, Options, quantity
 
-__all__ = ["LEDGER_FILE", "Ledger", "LedgerError", "read_ledger", "GATED"]
+__all__ = ["LEDGER_FILE", "Ledger", "LedgerError", "read_ledger", "GATED", "GateOptions", "GateNotMet"]
 
 LEDGER_FILE = "ledger.json"
 # Plausible mean power of a block measured on one machine: 0 W (an estimate of a block that slept)
@@ -38,16 +39,6 @@ _POWER_W = (0.0, 5000.0)
 _MAX_ENTRIES = 10_000
 _MAX_BYTES = 1 << 20
 _KINDS = ("measured", "estimated")
-
-# Typed options once greenkit.targets has its options registry (issue 12); plain dicts before.
-_Options = getattr(kinds, "Options", None)
-
-
-def _option(target, name: str, default):
-    opts = target.options
-    if isinstance(opts, dict):
-        return opts.get(name, default)
-    return getattr(opts, name, default)
 
 
 # ---- efficiency gated on accuracy -----------------------------------------------------------
@@ -58,7 +49,7 @@ class GateNotMet(ValueError):
 
 def _gate(ctx, target) -> str:
     """Evaluate the gate target on ``target.artefact``; return a one-line verdict or raise GateNotMet."""
-    gate_id = _option(target, "gate", "accuracy")
+    gate_id = target.options.gate
     gate = next((t for t in ctx.spec.targets if t.id == gate_id), None)
     if gate is None:
         raise LookupError(f"target {target.id!r} is gated on target {gate_id!r}, which the spec does not have")
@@ -87,18 +78,18 @@ def _gated(inner: str):
     return fn
 
 
-if _Options is not None:  # pragma: no cover - exercised once the typed registry lands
-    @dataclass(frozen=True)
-    class GateOptions(_Options):
-        gate: str = "accuracy"           # id of the spec's target that must pass first
+@dataclass(frozen=True)
+class GateOptions(Options):
+    gate: str = "accuracy"           # id of the spec's target that must pass first (on the same artefact)
 
-    _register = {"options": GateOptions}
-else:
-    _register = {}
+    def __post_init__(self):
+        if not self.gate:
+            raise ValueError('a gated quantity needs gate = "<id of the accuracy target>"')
+
 
 GATED = {"gated_energy_ratio": "energy_ratio", "gated_macs_ratio": "macs_ratio"}
 for _name, _inner in GATED.items():
-    quantity(_name, **_register)(_gated(_inner))
+    quantity(_name, options=GateOptions)(_gated(_inner))
 
 
 # ---- the self-reported ledger of training and search energy ---------------------------------
@@ -170,18 +161,3 @@ def read_ledger(path: str | Path) -> Ledger:
         labels.append(str(e.get("label", ""))[:80])
     return Ledger(energy_j=energy, duration_s=duration, kind="measured" if kinds_seen == {"measured"} else "estimated",
                   entries=len(entries), labels=tuple(labels))
-
-
-def _training_energy_j(ctx, target) -> Measured:
-    """Energy of training and search from the submission's ledger (self-reported, bounded)."""
-    folder = getattr(ctx, "folder", None)
-    if folder is None:
-        raise LookupError("this checker passes no submission folder to its quantities, so the ledger cannot be "
-                          "read here (greenkit.targets Context needs a `folder` attribute)")
-    led = read_ledger(folder)
-    return Measured(led.energy_j, "self-reported",
-                    f"sum of {led.entries} blocks the notebook measured ({led.kind}, {led.duration_s:.0f} s, "
-                    f"mean {led.mean_power_w:.3g} W); recorded in the student's kernel, bounded, not verified")
-
-
-quantity("training_energy_j")(_training_energy_j)
