@@ -401,3 +401,16 @@ def test_html_report_renders_in_headless_chromium(tmp_path):
     assert dom.count("class=\"main-svg\"") >= 3, proc.stderr[-2000:]   # plotly drew the three figures
     assert "Score distribution" in dom and "Flagged submissions" in dom
     assert "assigns torch.allclose" in dom and "class=\"flagged\"" in dom
+
+
+def test_command_says_what_is_missing(tmp_path, capsys):
+    """Does `greenkit grade` exit 2 naming the missing source notebook, instead of a traceback?"""
+    import argparse
+
+    from greenkit.course.grade import add_arguments, run
+
+    (tmp_path / "nbgrader_config.py").write_text('c = get_config()\nc.CourseDirectory.source_directory = "solutions"\n')
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert run(parser.parse_args(["lab09_none", "--course", str(tmp_path)])) == 2
+    assert "solutions/lab09_none/lab09_none.ipynb" in capsys.readouterr().err

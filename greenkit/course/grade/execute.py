@@ -43,7 +43,7 @@ from greenkit.course.grade import integrity, locks
 from greenkit.course.grade.limits import GradeSettings, Limits
 from greenkit.course.grade.sandbox import probe, sandbox_argv, sandbox_uid
 
-__all__ = ["run_job", "KERNEL_NAME"]
+__all__ = ["run_job", "verify_sandboxed", "KERNEL_NAME"]
 
 KERNEL_NAME = "greenkit-sandbox"
 _SKIP = {".ipynb_checkpoints", "__pycache__", "greenkit-submissions"}
@@ -263,8 +263,14 @@ def _uid_processes(uid: int) -> list[str]:
     return out
 
 
-def _verify(folder: Path, call, limits: Limits, out_dir: Path, uid: int | None, quiet: bool) -> tuple[str, float]:
-    """Run ``python -m greenkit verify`` on the artefacts in a new sandbox; return (Report dict, seconds)."""
+def verify_sandboxed(folder: Path, call, limits: Limits, out_dir: Path, uid: int | None = None,
+                     quiet: bool = True) -> tuple[str, float]:
+    """Run ``python -m greenkit verify`` on ``folder``'s artefacts in a new sandbox; (Report JSON, seconds).
+
+    ``folder`` (read-only inside) holds ``greenkit-submissions/<lab>``; ``call`` is a
+    :class:`~greenkit.targets.check.CheckCall`. With ``quiet`` and energy or latency targets the
+    node lock is held exclusively: no notebook executes on this machine meanwhile.
+    """
     import subprocess
 
     from greenkit.targets.report import Report
@@ -378,7 +384,8 @@ def run_job(job: dict) -> dict:
             cell = nb.cells[call.cell_index]
             if not cell.metadata.get("nbgrader", {}).get("grade") or call.cell_index not in run["executed"]:
                 continue
-            rdict, _ = _verify(work, call, limits, tmp / f"verify-{call.cell_index}", None, settings.quiet_verify)
+            rdict, _ = verify_sandboxed(work, call, limits, tmp / f"verify-{call.cell_index}", None,
+                                        settings.quiet_verify)
             report = Report.from_json(rdict)
             cell.outputs = verified_outputs(report, call.max_points)
             kinds |= {r.method for r in report.results if r.method}
