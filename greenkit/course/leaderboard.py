@@ -7,10 +7,14 @@ Python twin: :func:`leaderboard` returns ``(page path, Leaderboard)``; :func:`bu
 
 **Input: a folder of verified reports.** Each ``*.json`` is the :class:`~greenkit.targets.Report`
 that ``greenkit verify`` (the fresh-process checker) wrote for one student, named after the student
-(``DIR/<student>.json``, or ``DIR/<student>/<anything>.json``). The class grader writes these; so can
-an instructor by hand (``greenkit verify FOLDER --json DIR/alice.json``). A ledger of the student's
-training and search energy may sit beside it (``<student>.ledger.json``, or ``ledger.json`` in the
-student's folder); it is self-reported and shown as such. ``--mine`` reads the attempts the lab's
+(``DIR/<student>.json``, or ``DIR/<student>/<anything>.json``); an instructor can make them by hand
+(``greenkit verify FOLDER --json DIR/alice.json``). By default the page reads what the class grader
+kept (``greenkit grade LAB``: ``.greenkit/grade/LAB/state/<student>.json``, a row holding the
+student's verified reports and the grader's tamper flags; a flagged row is listed as unverified).
+A ledger of the student's training and search energy may sit beside a report
+(``<student>.ledger.json``, or ``ledger.json`` in the student's folder; for the class grader, the
+one the student submitted in ``submitted/<student>/LAB/greenkit-submissions/LAB/``); it is
+self-reported and shown as such. ``--mine`` reads the attempts the lab's
 report-card cell keeps in ``.greenkit/attempts/<lab>/`` (one report and its ledger per attempt).
 
 **What is ranked.** A report is *verified* when it parses, is for this lab, ran to the end (no
@@ -157,6 +161,11 @@ def _ledger_for(path: Path, student_dir: bool) -> tuple[float | None, str]:
     candidates = [path.with_name(path.name[:-len(".json")] + LEDGER_SUFFIX)]
     if student_dir:
         candidates.append(path.parent / "ledger.json")
+    parts = path.resolve().parts
+    if len(parts) > 5 and parts[-5:-3] == (".greenkit", "grade") and parts[-2] == "state":
+        # a `greenkit grade` state file: the ledger the student submitted (their own search, not the re-run)
+        course, lab = Path(*parts[:-5]), parts[-3]
+        candidates.append(course / "submitted" / path.stem / lab / "greenkit-submissions" / lab / "ledger.json")
     for ledger in candidates:
         if ledger.is_file():
             try:
@@ -174,7 +183,18 @@ def _entry(path: Path, lab: str, student: str, name: str, student_dir: bool) -> 
     if path.stat().st_size > _MAX_REPORT_BYTES:
         return unverified(f"{path.name} is over {_MAX_REPORT_BYTES:,} bytes")
     try:
-        report = Report.from_json(path.read_text())
+        raw = json.loads(path.read_text())
+        if type(raw) is dict and type(raw.get("row")) is dict:   # a `greenkit grade` state file
+            row = raw["row"]
+            if row.get("flags"):
+                kinds = sorted({str(f.get("kind", "?")) for f in row["flags"] if type(f) is dict})
+                return unverified(f"the class grader flagged this submission ({', '.join(kinds)}): see its report")
+            reports = [r for r in row.get("reports") or [] if type(r) is dict and r.get("lab") == lab]
+            if not reports:
+                return unverified(f"the class grader has no {lab} report-card verdict for it "
+                                  f"(status {row.get('status', '?')!r})")
+            raw = reports[0]
+        report = Report.from_json(json.dumps(raw))
     except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as err:
         return unverified(f"not a greenkit report ({type(err).__name__}: {str(err)[:200]})")
     if report.lab != lab:
@@ -460,11 +480,27 @@ def write_page(board: Leaderboard, path: str | Path) -> Path:
     return path
 
 
+def _graded_state(lab: str) -> Path:
+    """Where ``greenkit grade LAB`` keeps one verified row per student (``.greenkit/grade/LAB/state``)."""
+    from greenkit.course.layout import CourseNotFoundError, course_root
+
+    try:
+        state = course_root() / ".greenkit" / "grade" / lab / "state"
+    except CourseNotFoundError as err:
+        raise FileNotFoundError(f"{err} Or pass --reports DIR (a folder of verified reports).") from err
+    if not state.is_dir():
+        raise FileNotFoundError(f"{state} does not exist: grade the class first (`greenkit grade {lab}`), or "
+                                f"pass --reports DIR (one verified report per student, from `greenkit verify --json`)")
+    return state
+
+
 def leaderboard(lab: str, reports: str | Path | None = None, out: str | Path | None = None, *,
                 mine: bool = False, real_names: bool = False,
                 references: list[str | Path] | None = None) -> tuple[Path, Leaderboard]:
     """Build the page and write it; returns ``(page path, Leaderboard)``.
 
+    ``reports``: a folder of verified reports; default: what ``greenkit grade LAB`` kept for the
+    course (``.greenkit/grade/LAB/state/<student>.json``, each holding the student's verified reports).
     ``mine=True``: the attempts in ``.greenkit/attempts/<lab>/`` (real names: they are timestamps).
     """
     if mine:
@@ -475,7 +511,7 @@ def leaderboard(lab: str, reports: str | Path | None = None, out: str | Path | N
         real_names = True
         out = out or Path(".greenkit") / f"leaderboard-{lab}.html"
     elif reports is None:
-        raise ValueError("pass the folder of verified reports (--reports DIR), or --mine")
+        reports = _graded_state(lab)
     board = build(lab, reports, real_names=real_names, references=references)
     return write_page(board, out or f"leaderboard-{lab}.html"), board
 
@@ -516,7 +552,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``greenkit leaderboard``."""
     p.add_argument("lab", nargs="?", help="lab name (default lab07_challenge)")
     p.add_argument("--lab", dest="lab_opt", help=argparse.SUPPRESS)
-    p.add_argument("--reports", help="folder of verified reports, one <student>.json each (greenkit verify --json)")
+    p.add_argument("--reports", help="folder of verified reports, one <student>.json each (greenkit verify --json); "
+                   "default: what `greenkit grade LAB` kept for this course")
     p.add_argument("--mine", action="store_true", help="your own attempts (.greenkit/attempts/<lab>/)")
     p.add_argument("--out", help="page to write (default leaderboard-<lab>.html, --mine: .greenkit/...)")
     p.add_argument("--real-names", action="store_true", help="show student ids instead of pseudonyms")

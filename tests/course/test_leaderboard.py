@@ -215,3 +215,27 @@ def test_page_renders_in_headless_chromium(klass, tmp_path):
     _chromium_run(exe, tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1200,900",
                   path.resolve().as_uri())
     assert shot.is_file() and shot.stat().st_size > 10_000, "the screenshot is missing or blank"
+
+
+def test_reads_what_the_class_grader_kept(tmp_path, monkeypatch):
+    """With no --reports, are `greenkit grade`'s state rows read (a flagged row unverified, the ledger the
+    student submitted shown as self-reported)?"""
+    course = tmp_path / "course"
+    state = course / ".greenkit" / "grade" / LAB / "state"
+    state.mkdir(parents=True)
+    (course / "nbgrader_config.py").write_text("")
+    row = {"student": "ann", "lab": LAB, "status": "graded", "flags": [], "reports": [json.loads(report(0.9, 0.1).to_json())]}
+    (state / "ann.json").write_text(json.dumps({"key": "k", "row": row}))
+    flagged = {**row, "student": "ben", "flags": [{"kind": "monkeypatch", "cell": 3, "evidence": "torch.allclose = ..."}]}
+    (state / "ben.json").write_text(json.dumps({"key": "k", "row": flagged}))
+    (state / "cat.json").write_text(json.dumps({"key": "k", "row": {**row, "student": "cat", "reports": []}}))
+    ledger = course / "submitted" / "ann" / LAB / "greenkit-submissions" / LAB
+    ledger.mkdir(parents=True)
+    (ledger / "ledger.json").write_text(json.dumps({"entries": [{"energy_j": 500.0, "duration_s": 40.0,
+                                                                 "kind": "estimated"}]}))
+    monkeypatch.setenv("GREENKIT_COURSE", str(course))
+    path, board = lb.leaderboard(LAB, out=tmp_path / "p.html", real_names=True, references=[])
+    e = _by_student(board)
+    assert e["ann"].status == "ranked" and e["ann"].training_energy_j == pytest.approx(500.0)
+    assert e["ben"].status == "unverified" and "flagged" in e["ben"].reason and "monkeypatch" in e["ben"].reason
+    assert e["cat"].status == "unverified" and "no lab07_challenge report-card verdict" in e["cat"].reason
