@@ -150,3 +150,16 @@ def test_the_zoo_imports_neither_metrics_nor_targets():
             "print(sorted(m for m in sys.modules if m.startswith(('greenkit.metrics', 'greenkit.targets'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_written_checkpoint_loads_verified(tmp_path, monkeypatch):
+    """Does write_checkpoint record the .pt file's SHA-256 so that zoo.load accepts it, and the same weights?"""
+    from greenkit.zoo.checkpoints import write_checkpoint
+    torch.manual_seed(3)
+    model = zoo.build("mlp").eval()
+    meta = write_checkpoint("mlp", model, {"arch": "FashionMLP", "made_by": "test"}, tmp_path / "checkpoints")
+    assert meta["params"] == sum(p.numel() for p in model.parameters()) and len(meta["sha256"]) == 64
+    monkeypatch.setenv("GREENKIT_DATA", str(tmp_path))
+    loaded = zoo.load("mlp")
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values(),
+                                                 strict=True))

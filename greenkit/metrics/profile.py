@@ -84,8 +84,23 @@ ENCODINGS: dict[str, Encoding] = {e.name: e for e in (
 )}
 
 
+class _Counts:
+    """``flops`` and ``sparsity`` of anything with ``macs``, ``params`` and ``nonzero_params``."""
+    macs: int
+    params: int
+    nonzero_params: int
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def sparsity(self) -> float:
+        return 1.0 - self.nonzero_params / self.params if self.params else 0.0
+
+
 @dataclass
-class LayerProfile:
+class LayerProfile(_Counts):
     """One module's own share (children excluded). Counts are per inference."""
     name: str
     type: str
@@ -98,17 +113,9 @@ class LayerProfile:
     bitops: int = 0
     calls: int = 0
 
-    @property
-    def flops(self) -> int:
-        return 2 * self.macs
-
-    @property
-    def sparsity(self) -> float:
-        return 1.0 - self.nonzero_params / self.params if self.params else 0.0
-
 
 @dataclass
-class Profile:
+class Profile(_Counts):
     """What :func:`profile` found. Counts per inference; see the module docstring for definitions."""
     params: int
     nonzero_params: int
@@ -121,14 +128,6 @@ class Profile:
     input_shapes: list[tuple[int, ...]]
     layers: list[LayerProfile] = field(default_factory=list)
     counter: str = "torch.utils.flop_counter.FlopCounterMode (+ analytic for quantized layers)"
-
-    @property
-    def flops(self) -> int:
-        return 2 * self.macs
-
-    @property
-    def sparsity(self) -> float:
-        return 1.0 - self.nonzero_params / self.params if self.params else 0.0
 
     def size_under(self, encoding: str = "fp32") -> int:
         """Theoretical bytes under ``encoding`` (a key of :data:`ENCODINGS`)."""

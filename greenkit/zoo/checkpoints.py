@@ -9,6 +9,7 @@ training time, and the SHA-256 of the ``.pt`` file. A new baseline is one entry 
 from __future__ import annotations
 
 import json
+import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,9 @@ from greenkit.paths import DataFileError, find_data_file
 from greenkit.tensors import sha256_file
 from greenkit.zoo.vision import FashionCNN, FashionMLP
 
-__all__ = ["Recipe", "RECIPES", "names", "build", "load", "info", "recipe"]
+__all__ = ["Recipe", "RECIPES", "names", "build", "load", "info", "recipe", "write_checkpoint", "CHECKPOINTS_DIR"]
+
+CHECKPOINTS_DIR = Path(__file__).resolve().parents[2] / "datasets" / "checkpoints"  # in a clone
 
 
 @dataclass(frozen=True)
@@ -91,3 +94,22 @@ def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
     state = torch.load(pt, map_location=device, weights_only=True)
     model.load_state_dict(state)
     return model.to(device).eval()
+
+
+def write_checkpoint(name: str, model: nn.Module, record: dict, out_dir: str | Path | None = None) -> dict:
+    """Write ``NAME.pt`` (the state dict) and ``NAME.json`` (``record`` plus the environment and the
+    ``.pt`` file's SHA-256) into ``out_dir`` (default: the clone's ``datasets/checkpoints``); return the record.
+
+    ``record`` says how the model was made (architecture, arguments, seed, accuracy, ``made_by``...).
+    """
+    out = Path(out_dir) if out_dir else CHECKPOINTS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    pt = out / f"{name}.pt"
+    torch.save(model.state_dict(), pt)
+    meta = {"name": name, **record,
+            "params": sum(p.numel() for p in model.parameters()),
+            "torch_version": torch.__version__, "threads": torch.get_num_threads(),
+            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+            "sha256": sha256_file(pt)}
+    pt.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta

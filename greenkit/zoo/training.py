@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,7 @@ import torch
 from torch import nn
 
 from greenkit.paths import DataFileError
-from greenkit.tensors import accuracy, sha256_file
+from greenkit.tensors import accuracy
 from greenkit.zoo import checkpoints
 
 __all__ = ["train", "add_arguments", "run", "main"]
@@ -61,29 +60,18 @@ def train(name: str, epochs: int | None = None, seed: int | None = None,
             f"{time.perf_counter() - t0:.0f} s")
     train_s = time.perf_counter() - t0
     model.eval()
-    out_dir = Path(out_dir) if out_dir else Path(__file__).resolve().parents[2] / "datasets" / "checkpoints"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    pt = out_dir / f"{name}.pt"
-    torch.save(model.state_dict(), pt)
-    meta = {
-        "name": name,
+    meta = checkpoints.write_checkpoint(name, model, {
         "arch": recipe.arch.__name__,
         "kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in recipe.kwargs.items()},
         "description": recipe.description,
-        "params": sum(p.numel() for p in model.parameters()),
         "seed": seed,
         "epochs": epochs,
         "optimizer": f"Adam + OneCycleLR(max_lr={recipe.lr * 3})",
         "batch_size": recipe.batch_size,
         "test_accuracy": round(accuracy(model, *load_data("test")), 4),
         "train_seconds": round(train_s, 1),
-        "torch_version": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "sha256": sha256_file(pt),
         "made_by": f"python -m greenkit.zoo train {name} --epochs {epochs} --seed {seed}",
-    }
-    pt.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    }, out_dir)
     log(json.dumps(meta, indent=2))
     return meta
 
