@@ -257,8 +257,8 @@ def _cell_units(cell, index: int) -> list[Unit]:
                          "(nbformat >= 4.5): read and write the notebook with nbformat to add them")
     if cell.cell_type == "markdown":
         return [Unit(cid, cell.source, "markdown", index, gid)] if _words(cell.source, False) else []
-    if cell.cell_type == "code":
-        return [Unit(cid, s.msgid, s.kind, index, gid) for s in _code_spans(cell.source)]
+    if cell.cell_type == "code":  # the same sentence twice in a cell is one unit
+        return list(dict.fromkeys(Unit(cid, s.msgid, s.kind, index, gid) for s in _code_spans(cell.source)))
     return []
 
 

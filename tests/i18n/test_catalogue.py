@@ -194,3 +194,16 @@ def test_export_import_round_trip(tmp_path, monkeypatch):
     assert len(skipped) == 1 and "English changed" in skipped[0]
     st = cat.lab_status("fake", nb=nb)
     assert st.translated == 1 and all(p.unit.msgid != "expected 6, got {y}" for p in st.problems)
+
+
+def test_the_same_message_twice_in_a_cell():
+    """Is a message that a cell uses twice (a visible and a hidden test) one entry, translated in both
+    places, with the code still valid?"""
+    nb = _nb()
+    nb.cells[2].source += '\nassert y > 0, "the model must be unchanged"\nassert y > 1, "the model must be unchanged"'
+    units = [u for u in cat.extract_units(nb) if u.msgid == "the model must be unchanged"]
+    assert len(units) == 1
+    po = _po({(units[0].cell_id, units[0].msgid): "模型必须保持不变"})
+    out, _ = cat.translate_notebook(nb, "fake", po=po)
+    assert out.cells[2].source.count('"模型必须保持不变"') == 2
+    compile(out.cells[2].source, "cell", "exec")
