@@ -49,8 +49,8 @@ from pathlib import Path
 from greenkit.targets.kinds_challenge import LedgerError, read_ledger
 from greenkit.targets.report import Report
 
-__all__ = ["Entry", "Leaderboard", "build", "write_page", "leaderboard", "pareto_front", "pseudonym",
-           "add_command", "ATTEMPTS_DIR", "REFERENCES_DIR"]
+__all__ = ["Entry", "Leaderboard", "build", "render", "write_page", "leaderboard", "pareto_front", "pseudonym",
+           "add_arguments", "run", "ATTEMPTS_DIR", "REFERENCES_DIR"]
 
 ATTEMPTS_DIR = Path(".greenkit") / "attempts"
 REFERENCES_DIR = Path(__file__).resolve().parent / "references"
@@ -518,7 +518,8 @@ def leaderboard(lab: str, reports: str | Path | None = None, out: str | Path | N
 
 # ---- command line -------------------------------------------------------------------------------
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """``greenkit leaderboard`` (registered in greenkit/cli.py's command tree)."""
     lab = args.lab or args.lab_opt or "lab07_challenge"
     try:
         path, board = leaderboard(lab, args.reports, args.out, mine=args.mine, real_names=args.real_names,
@@ -535,19 +536,6 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(subparsers) -> None:
-    """Add ``leaderboard`` to the ``greenkit`` command's subparsers."""
-    p = subparsers.add_parser("leaderboard", help="a lab's class leaderboard (accuracy vs energy per inference) "
-                              "as one offline HTML page; --mine for your own attempts")
-    add_arguments(p)
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``greenkit leaderboard`` (registered in greenkit/cli.py)."""
-    return _run(args)
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``greenkit leaderboard``."""
     p.add_argument("lab", nargs="?", help="lab name (default lab07_challenge)")
@@ -558,10 +546,3 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="page to write (default leaderboard-<lab>.html, --mine: .greenkit/...)")
     p.add_argument("--real-names", action="store_true", help="show student ids instead of pseudonyms")
     p.add_argument("--reference", action="append", help="a reference report to draw (default: the lab's shipped one)")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    parser = argparse.ArgumentParser(prog="greenkit")
-    add_command(parser.add_subparsers(dest="command", required=True))
-    _args = parser.parse_args()
-    sys.exit(_args.func(_args))
