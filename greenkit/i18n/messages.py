@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,12 @@ def messages_in_source(package: Path = PACKAGE) -> dict[str, list[tuple[str, int
                     and isinstance(node.args[0].value, str)):
                 rel = path.relative_to(package.parent).as_posix()
                 found.setdefault(node.args[0].value, []).append((rel, node.lineno))
+    # the labs' titles, shown on their report cards (greenkit.targets renders _(spec.title))
+    for path in sorted((package / "targets" / "specs").glob("*.toml")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            m = re.match(r'^title\s*=\s*"(.*)"\s*$', line)
+            if m:
+                found.setdefault(m.group(1), []).append((path.relative_to(package.parent).as_posix(), n))
     return found
 
 
