@@ -73,7 +73,9 @@ ANSWERS: dict[str, dict[str, str]] = {
     "reads_solutions": {"class_counts": textwrap.dedent('''\
         import json, glob, os
         stolen = 0
-        for path in glob.glob(os.path.join(os.sep, "**", "solutions", "lab00_setup", "*.ipynb"), recursive=True):
+        patterns = [os.path.join(os.sep, "*", "*", "solutions", "lab00_setup", "*.ipynb"),
+                    os.path.join("..", "..", "..", "solutions", "lab00_setup", "*.ipynb")]
+        for path in [p for pattern in patterns for p in glob.glob(pattern)]:
             for cell in json.load(open(path))["cells"]:
                 if cell["cell_type"] == "code" and "BEGIN SOLUTION" in "".join(cell["source"]):
                     exec("".join(cell["source"]))
@@ -100,8 +102,8 @@ ANSWERS: dict[str, dict[str, str]] = {
         get_ipython().input_transformers_post.append(_swallow)   # every later cell, tests included
         ''')},
     "pickle_artefact": {"class_counts": CC_OK, "evaluate": EV_OK, "submission": textwrap.dedent('''\
-        import pickle, os
-        import greenkit.targets.check as _chk
+        import pickle, os, importlib
+        _chk = importlib.import_module("greenkit.targets.check")   # the module (the package exports a function)
         class Evil:
             def __reduce__(self):
                 return (os.system, ("echo pwned > /tmp/pwned",))
@@ -164,7 +166,7 @@ EXPECTED: dict[str, float] = {
     "leaves_process": 0, "edits_locked_cell": 2, "obfuscated_exec": 1, "escape_attempts": 3,
     WRONG_LAB: 0, CORRUPT: 0,
 }
-FLAGGED = {"reads_solutions", "patches_asserts", "input_transformer", "pickle_artefact", "leaves_process",
+FLAGGED = {"infinite_loop", "reads_solutions", "patches_asserts", "input_transformer", "pickle_artefact", "leaves_process",
            "obfuscated_exec"}
 
 

@@ -129,6 +129,9 @@ def test_duplicated_answer_cell_keeps_the_first(tmp_path):
 ATTACKS = {
     "patched torch.allclose": ("import torch\ntorch.allclose = lambda *a, **k: True", "monkeypatch"),
     "aliased module patch": ("import numpy.testing as npt\nnpt.assert_allclose = print", "monkeypatch"),
+    "module bound by assignment": ("import importlib\nm = importlib.import_module('greenkit.targets.check')\n"
+                                   "m.save_model = print", "monkeypatch"),
+    "submodule alias": ("import torch\nt = torch.testing\nt.assert_close = print", "monkeypatch"),
     "setattr on a module": ("import torch\nsetattr(torch, 'equal', lambda a, b: True)", "monkeypatch"),
     "module __dict__ write": ("import torch\ntorch.__dict__['equal'] = max", "monkeypatch"),
     "builtins": ("import builtins\nbuiltins.abs = lambda x: 0", "builtins"),

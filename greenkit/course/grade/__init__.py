@@ -103,6 +103,22 @@ def _is_grade(cell) -> bool:
     return cell.cell_type == "code" and bool(cell.metadata.get("nbgrader", {}).get("grade"))
 
 
+def _fail_unrun_grade_cells(nb, cells: list[dict], res: dict) -> None:
+    """A grade cell the worker did not run (or sent back without outputs) gets an error, never full marks.
+
+    nbgrader gives full points to a grade cell without an error output; fail closed here too.
+    """
+    executed = set(res.get("executed", []))
+    by_index = {c["index"]: c for c in cells}
+    for i, cell in enumerate(nb.cells):
+        if not _is_grade(cell):
+            continue
+        c = by_index.setdefault(i, {"index": i, "outputs": [], "execution_count": None})
+        if i not in executed and not any(o.get("output_type") == "error" for o in c["outputs"]):
+            c["outputs"] = [_error_output("GreenkitNotRun", "this cell was not run by the grader; it earns 0")]
+    cells[:] = sorted(by_index.values(), key=lambda c: c["index"])
+
+
 def _apply_tamper_policy(nb, cells: list[dict], flags: list[dict], policy: str) -> None:
     """``zero``: grade cells after the first evidence (all of them for run-time evidence) get an error."""
     if policy != "zero" or not flags:
@@ -199,6 +215,7 @@ def grade(lab: str, students: list[str] | None = None, *, course: str | Path | N
             row["messages"].append(res["error"])
             cells = [{"index": i, "outputs": [_error_output("GreenkitGradingError", res["error"])],
                       "execution_count": None} for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+        _fail_unrun_grade_cells(nb, cells, res)
         _apply_tamper_policy(nb, cells, row["flags"], settings.on_tamper)
         out = gbk.write_grades(course, lab, student, lab, nb, cells, folder, state_dir)
         if not out.get("success"):

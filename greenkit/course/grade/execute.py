@@ -164,6 +164,20 @@ def _write_kernelspec(specdir: Path, scratch: Path, work: Path, limits: Limits, 
         {"argv": argv, "display_name": "GreenKit sandbox", "language": "python"}))
 
 
+async def _run_probe(client, nb, source: str) -> list:
+    """Execute trusted probe code in the kernel as a temporary last cell; return its outputs.
+
+    (nbclient routes outputs by cell index, so the probe must have a real index of its own.)
+    """
+    cell = new_code_cell(source)
+    nb.cells.append(cell)
+    try:
+        await client.async_execute_cell(cell, len(nb.cells) - 1, store_history=False)
+    finally:
+        nb.cells.pop()
+    return cell.outputs
+
+
 async def _execute(nb, scratch: Path, work: Path, limits: Limits, uid: int | None, nonce: str) -> dict:
     from jupyter_client import AsyncKernelManager
     from jupyter_client.kernelspec import KernelSpecManager
@@ -198,7 +212,7 @@ async def _execute(nb, scratch: Path, work: Path, limits: Limits, uid: int | Non
         await client.async_start_new_kernel(cwd=str(work))
         dog.start()
         await client.async_start_new_kernel_client()
-        await client.async_execute_cell(new_code_cell(before), -1, store_history=False)
+        await _run_probe(client, nb, before)
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
@@ -212,15 +226,14 @@ async def _execute(nb, scratch: Path, work: Path, limits: Limits, uid: int | Non
             if dog.hit:
                 break
         if not dog.hit:
-            pcell = new_code_cell(after)
             client.timeout = 120
-            await client.async_execute_cell(pcell, -1, store_history=False)
-            probe_outputs = pcell.outputs
+            probe_outputs = await _run_probe(client, nb, after)
     except CellTimeoutError:
         dog.kill("wall")
     except DeadKernelError:
-        died = True
-        problem = "the kernel died (a memory or process limit, or a crash)"
+        if not dog.hit:   # else the watchdog killed it: the limit is the reason
+            died = True
+            problem = "the kernel died (the notebook crashed, exited or was killed)"
     except Exception as err:  # the kernel could not start, ZMQ failed...: this student's problem, reported
         problem = f"the notebook could not be run: {type(err).__name__}: {str(err)[:300]}"
     finally:
@@ -233,7 +246,8 @@ async def _execute(nb, scratch: Path, work: Path, limits: Limits, uid: int | Non
             await km.cleanup_resources() if hasattr(km, "cleanup_resources") else None
         except Exception:  # already dead
             pass
-    return {"executed": executed, "wall_hit": dog.hit, "died": died and not dog.hit, "problem": problem, "probe_outputs": probe_outputs,
+    return {"executed": executed, "wall_hit": dog.hit, "died": died and not dog.hit, "problem": problem,
+            "probe_outputs": probe_outputs,
             "seconds": time.monotonic() - start}
 
 
@@ -356,8 +370,6 @@ def run_job(job: dict) -> dict:
             hits.add(run["wall_hit"])
         if run["problem"]:
             result["messages"].append(run["problem"])
-            if run["died"]:
-                hits.add("memory-or-processes")
         # probe: None means it did not answer (silenced, or the run was stopped early)
         if run["probe_outputs"] is not None:
             found = integrity.parse_probe(run["probe_outputs"], nonce)
@@ -388,11 +400,13 @@ def run_job(job: dict) -> dict:
                                         settings.quiet_verify)
             report = Report.from_json(rdict)
             cell.outputs = verified_outputs(report, call.max_points)
-            kinds |= {r.method for r in report.results if r.method}
+            kinds |= {r.method for r in report.results
+                      if r.method and ("energy" in r.kind or "latency" in r.kind)}   # measured | estimated
             result.setdefault("reports", []).append(json.loads(rdict))
         result["seconds"]["verify"] = time.perf_counter() - t0
         result["energy_kind"] = "+".join(sorted(kinds))
         result["limit_hits"] = sorted(hits)
+    result["executed"] = sorted(run["executed"])
     result["flags"] = [f.to_dict() for f in flags]
     result["cells"] = [{"index": i, "outputs": c.outputs, "execution_count": c.execution_count}
                        for i, c in enumerate(nb.cells) if c.cell_type == "code"]

@@ -156,7 +156,21 @@ class _Scanner(ast.NodeVisitor):
     def visit_Assign(self, node):
         for t in node.targets:
             self._check_target(t, node)
+        if self._is_module_value(node.value):   # `m = torch.testing`, `m = importlib.import_module("x")`
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    self.modules.add(t.id)
         self.generic_visit(node)
+
+    def _is_module_value(self, value) -> bool:
+        if isinstance(value, (ast.Name, ast.Attribute)):
+            return self._root(_dotted(value)) in self.modules
+        if isinstance(value, ast.Call):
+            fname = value.func.attr if isinstance(value.func, ast.Attribute) else getattr(value.func, "id", None)
+            return fname in ("import_module", "__import__", "reload")
+        if isinstance(value, ast.Subscript):
+            return (_dotted(value.value) or "").endswith("sys.modules")
+        return False
 
     def visit_AugAssign(self, node):
         self._check_target(node.target, node)
