@@ -410,7 +410,7 @@ def _ast_shape(tree: ast.AST) -> str:
     return ast.dump(Blank().visit(tree))
 
 
-def check_pair(msgid: str, msgstr: str, kind: str) -> list[str]:
+def check_pair(msgid: str, msgstr: str, kind: str, glossary: bool = True) -> list[str]:
     """Why ``msgstr`` is not an acceptable translation of ``msgid`` (empty list: fine).
 
     Checks that maths, code spans and blocks, URLs, link targets, HTML tags, nbgrader markers,
@@ -438,7 +438,7 @@ def check_pair(msgid: str, msgstr: str, kind: str) -> list[str]:
         why.append("no Chinese in the translation (the English was copied?)")
     if kind in ("comment", "string") and "\n" not in msgid and "\n" in msgstr:
         why.append("the English is one line; keep the translation on one line")
-    if _CJK.search(msgstr):  # an entry deliberately left in English is not held to the glossary
+    if glossary and _CJK.search(msgstr):  # an entry deliberately left in English is not held to the glossary
         words = re.sub(r"\w+(?:[._]\w+)+|\w+\(\)", " ", _PLACEHOLDER.sub(" ", prose))  # torch.Tensor, batch_size
         why += glossary_problems(words, msgstr)
     return why
@@ -500,7 +500,7 @@ def unit_problem(unit: Unit, entry, cell_source: str) -> Problem | None:
     if "fuzzy" in entry.flags:
         return Problem(unit, "stale", "the English changed since this was translated (fuzzy): "
                                       "update the Chinese, then remove the fuzzy flag")
-    why = check_pair(unit.msgid, entry.msgstr, unit.kind)
+    why = check_pair(unit.msgid, entry.msgstr, unit.kind, glossary="glossary: ok" not in (entry.tcomment or ""))
     if unit.kind != "markdown" and not why:
         why = check_code_translation(cell_source, unit.msgid, entry.msgstr, unit.kind)
     return Problem(unit, "invalid", "; ".join(why)) if why else None
@@ -596,7 +596,8 @@ def export_entries(lab: str, lang: str = "zh_CN", everything: bool = False, nb=N
         items.append({"id": u.cell_id, "kind": u.kind, "where": u.where, "english": u.msgid,
                       "previous_english": (e.previous_msgid or "") if e is not None else "",
                       "problem": f"{p.status}: {p.detail}".rstrip(": ") if p else "",
-                      "chinese": e.msgstr if e is not None else ""})
+                      "chinese": e.msgstr if e is not None else "",
+                      "note": (e.tcomment or "") if e is not None else ""})
     return items
 
 
@@ -617,6 +618,8 @@ def import_entries(lab: str, items: list[dict], lang: str = "zh_CN") -> list[str
                            "(export again and translate the new text)")
             continue
         e.msgstr = text
+        if item.get("note") is not None:
+            e.tcomment = item["note"]
         if "fuzzy" in e.flags:
             e.flags.remove("fuzzy")
         e.previous_msgid = None

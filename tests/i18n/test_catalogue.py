@@ -207,3 +207,15 @@ def test_the_same_message_twice_in_a_cell():
     out, _ = cat.translate_notebook(nb, "fake", po=po)
     assert out.cells[2].source.count('"模型必须保持不变"') == 2
     compile(out.cells[2].source, "cell", "exec")
+
+
+def test_glossary_can_be_waived_per_entry():
+    """Can a translator mark one entry `glossary: ok` where a checked word has another sense
+    ("a measure of spread"), without turning the check off elsewhere?"""
+    nb = _nb()
+    nb.cells[0].source = "# Spread\n\nThe interval is a measure of spread."
+    unit = cat.extract_units(nb)[0]
+    entry = polib.POEntry(msgctxt=unit.cell_id, msgid=unit.msgid, msgstr="# 离散程度\n\n区间反映了数据的离散程度。")
+    assert "glossary" in cat.unit_problem(unit, entry, "").detail
+    entry.tcomment = "glossary: ok"
+    assert cat.unit_problem(unit, entry, "") is None
