@@ -279,6 +279,21 @@ def _source_notebook(lab: str):
     return nbformat.read(layout.SOLUTIONS / lab / f"{lab}.ipynb", as_version=4)
 
 
+def _translation_memory(lang: str, exclude: str) -> dict[str, str]:
+    """English -> Chinese of every current, valid entry of the other labs' catalogues."""
+    import polib
+
+    memory: dict[str, str] = {}
+    for path in sorted((CATALOGUES / lang).glob("*.po")):
+        if path.stem == exclude:
+            continue
+        for e in polib.pofile(str(path)):
+            kind = (e.comment or "").split(",")[0]
+            if e.msgstr and "fuzzy" not in e.flags and not check_pair(e.msgid, e.msgstr, kind or "markdown"):
+                memory.setdefault(e.msgid, e.msgstr)
+    return memory
+
+
 def update_catalogue(lab: str, lang: str = "zh_CN", nb=None) -> LabStatus:
     """(Re)extract ``lab``'s catalogue from its English source, keeping every translation.
 
@@ -286,6 +301,7 @@ def update_catalogue(lab: str, lang: str = "zh_CN", nb=None) -> LabStatus:
     - a cell whose English changed: the old translation is kept, flagged ``fuzzy`` (stale), with the
       old English as ``#| msgid`` so the change can be seen;
     - English that moved to a new cell id (same text): the translation follows it;
+    - English translated in another lab's catalogue (the set-up lines every lab shares): reused;
     - entries no longer in the source become obsolete (``#~``), kept for reuse.
     """
     import polib
@@ -302,6 +318,7 @@ def update_catalogue(lab: str, lang: str = "zh_CN", nb=None) -> LabStatus:
             by_ctx[e.msgctxt].append(e)
             by_msgid[e.msgid].append(e)
 
+    memory = _translation_memory(lang, exclude=lab)
     po = polib.POFile(wrapwidth=100)
     po.metadata = dict(old.metadata) if old is not None else {
         "Project-Id-Version": f"greenkit {lab}",
@@ -334,6 +351,8 @@ def update_catalogue(lab: str, lang: str = "zh_CN", nb=None) -> LabStatus:
             if moved:  # same English elsewhere (a new cell id, or the same sentence twice)
                 entry.msgstr, entry.tcomment = moved[0].msgstr, moved[0].tcomment
                 used.add(id(moved[0]))
+            elif u.msgid in memory:  # the same English is translated in another lab (a shared set-up line)
+                entry.msgstr = memory[u.msgid]
             elif best is not None and (u.kind == "markdown" or len(same_cell) == 1 or difflib.SequenceMatcher(
                     None, best.msgid, u.msgid).ratio() >= 0.5):
                 used.add(id(best))

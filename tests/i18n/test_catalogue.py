@@ -219,3 +219,18 @@ def test_glossary_can_be_waived_per_entry():
     assert "glossary" in cat.unit_problem(unit, entry, "").detail
     entry.tcomment = "glossary: ok"
     assert cat.unit_problem(unit, entry, "") is None
+
+
+def test_translation_memory_across_labs(tmp_path, monkeypatch):
+    """Is an English sentence already translated in another lab's catalogue reused when a new lab is
+    extracted (the set-up lines every lab shares), but not a stale one?"""
+    monkeypatch.setattr(cat, "CATALOGUES", tmp_path)
+    (tmp_path / "zh_CN").mkdir()
+    other = polib.POFile()
+    other.append(polib.POEntry(msgctxt="x", msgid="the result is", msgstr="结果是", comment="string, cell 1"))
+    other.append(polib.POEntry(msgctxt="x", msgid="measured power", msgstr="旧译", comment="string, cell 1",
+                               flags=["fuzzy"]))
+    other.save(str(tmp_path / "zh_CN" / "other.po"))
+    cat.update_catalogue("fake", nb=_nb())
+    got = {e.msgid: e.msgstr for e in polib.pofile(str(tmp_path / "zh_CN" / "fake.po"))}
+    assert got["the result is"] == "结果是" and got["measured power"] == ""
