@@ -27,7 +27,7 @@ import os
 from functools import cache
 from pathlib import Path
 
-__all__ = ["_", "language", "set_language", "normalize", "LANGUAGES", "HERE"]
+__all__ = ["_", "N_", "language", "set_language", "normalize", "LANGUAGES", "HERE"]
 
 HERE = Path(__file__).resolve().parent
 LANGUAGES = ("en", "zh_CN")  # English is the source; the others have catalogues
@@ -84,3 +84,9 @@ def _table(lang: str) -> dict[str, str]:
 def _(message: str) -> str:
     """``message`` in the current language (English when there is no translation)."""
     return _table(language()).get(message, message)
+
+
+def N_(message: str) -> str:
+    """Mark a constant for the catalogue without translating it now (translate it with ``_()`` where it
+    is shown: a module constant is evaluated once, before the user's language is known)."""
+    return message

@@ -27,7 +27,7 @@ def catalogue_path(lang: str = "zh_CN") -> Path:
 
 
 def messages_in_source(package: Path = PACKAGE) -> dict[str, list[tuple[str, int]]]:
-    """msgid -> [(file relative to the repo, line)] for every ``_("literal")`` in the package."""
+    """msgid -> [(file relative to the repo, line)] for every ``_("literal")`` / ``N_("literal")``."""
     found: dict[str, list[tuple[str, int]]] = {}
     for path in sorted(package.rglob("*.py")):
         try:
@@ -35,7 +35,7 @@ def messages_in_source(package: Path = PACKAGE) -> dict[str, list[tuple[str, int
         except SyntaxError:
             continue
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_"
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("_", "N_")
                     and node.args and isinstance(node.args[0], ast.Constant)
                     and isinstance(node.args[0].value, str)):
                 rel = path.relative_to(package.parent).as_posix()
