@@ -120,7 +120,8 @@ ANSWERS: dict[str, dict[str, str]] = {
         ''')},
     "leaves_process": {"class_counts": CC_OK + textwrap.dedent('''\
         import os, time, sqlite3
-        if os.fork() == 0:                 # a daemon that outlives the notebook...
+        _pid = os.fork()
+        if _pid == 0:                      # a daemon that outlives the notebook...
             os.setsid()
             if os.fork() == 0:
                 time.sleep(25)             # ...waits for the grader to finish, then forges the gradebook
@@ -132,6 +133,7 @@ ANSWERS: dict[str, dict[str, str]] = {
                     except Exception:
                         pass
             os._exit(0)
+        os.waitpid(_pid, 0)
         '''), "evaluate": EV_OK, "submission": SUB_OK},
     "edits_locked_cell": {"class_counts": CC_OK, "evaluate": EV_WRONG, "submission": SUB_OK},
     "obfuscated_exec": {"class_counts": CC_OK, "evaluate": EV_WRONG + textwrap.dedent('''\

@@ -3,7 +3,7 @@
 with the ``dask scheduler`` / ``dask worker`` commands on 127.0.0.1.
 
 One grading run per cluster is shared by every assertion (module-scoped fixtures). Limits are small
-(120 s per notebook, 2 GiB) so the infinite loop and the memory hog cost little.
+(360 s per notebook, 2 GiB) so the infinite loop and the memory hog cost little.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not probe().available, reason=f"no sandbox here ({probe().reason}); install the "
                                  f"Debian package '{BWRAP_PACKAGE}'")]
 
-SETTINGS = GradeSettings(limits=Limits(wall_s=120, memory_bytes=2 * 2**30, verify_wall_s=300), on_tamper="zero")
+# 360 s: lab00 runs in < 30 s on an idle 2-core machine, but ~150 s when 7 engineers share it
+SETTINGS = GradeSettings(limits=Limits(wall_s=360, memory_bytes=2 * 2**30, verify_wall_s=600), on_tamper="zero")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def test_limits_are_hit_and_reported_and_the_run_goes_on(graded):
     assert any("died" in m for m in result.row("crashing")["messages"])
     nb = nbformat.read(course / "autograded" / "infinite_loop" / classroom.LAB / f"{classroom.LAB}.ipynb", 4)
     texts = [o.get("evalue", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert any("wall-time limit (120 s)" in t for t in texts)
+    assert any("wall-time limit (360 s)" in t for t in texts)
 
 
 def test_nothing_outlives_a_notebook_and_nothing_escapes(graded):

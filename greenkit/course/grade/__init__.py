@@ -120,11 +120,12 @@ def _fail_unrun_grade_cells(nb, cells: list[dict], res: dict) -> None:
 
 
 def _apply_tamper_policy(nb, cells: list[dict], flags: list[dict], policy: str) -> None:
-    """``zero``: grade cells after the first evidence (all of them for run-time evidence) get an error."""
+    """``zero``: grade cells after the first cell with static evidence get an error (all grade cells when
+    the only evidence is from the run: the probe or an artefact, which name no cell)."""
     if policy != "zero" or not flags:
         return
     static = [f["cell"] for f in flags if f["cell"] >= 0]
-    first = min(static) if len(static) == len(flags) else -1
+    first = min(static) if static else -1
     why = "; ".join(f["evidence"] for f in flags[:3])
     for c in cells:
         if c["index"] > first and _is_grade(nb.cells[c["index"]]):
