@@ -24,7 +24,7 @@ from greenkit.course.grade import GradeSettings, Limits, grade
 from greenkit.course.grade.gradebook import scores
 from greenkit.course.grade.sandbox import BWRAP_PACKAGE, probe
 
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(5400),   # a class run is one fixture shared by the tests
               pytest.mark.skipif(not probe().available, reason=f"no sandbox here ({probe().reason}); install the "
                                  f"Debian package '{BWRAP_PACKAGE}'")]
 
