@@ -1,4 +1,4 @@
-"""python -m greenkit.i18n extract | status | check | build | roundtrip | export | import | messages  (see greenkit.i18n)"""
+"""python -m greenkit.i18n extract | status | check | build | roundtrip | export | import | solution | messages"""
 
 from __future__ import annotations
 
@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("labs", nargs="*")
     p = sub.add_parser("roundtrip", help="nbgrader round trip of the translated lab")
     p.add_argument("lab")
+    p = sub.add_parser("solution", help="write the translated instructor source (solutions/LAB) into DIR, "
+                                        "for a course taught in that language (not committed)")
+    p.add_argument("lab")
+    p.add_argument("dir")
     p = sub.add_parser("export", help="the lab's missing/stale/invalid entries as JSON (to translate)")
     p.add_argument("lab")
     p.add_argument("-o", "--output", help="file to write (default: stdout)")
@@ -74,6 +78,22 @@ def main(argv: list[str] | None = None) -> int:
         except build.StaleTranslationError as err:
             print(err, file=sys.stderr)
             return 1
+        return 0
+    if args.cmd == "solution":
+        import shutil
+        from pathlib import Path
+
+        import nbformat
+
+        from greenkit.course import layout
+
+        dest = Path(args.dir)
+        shutil.copytree(layout.SOLUTIONS / args.lab, dest, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "greenkit-submissions"))
+        src = nbformat.read(layout.SOLUTIONS / args.lab / f"{args.lab}.ipynb", as_version=4)
+        translated, problems = catalogue.translate_notebook(src, args.lab, args.lang)
+        nbformat.write(translated, dest / f"{args.lab}.ipynb")
+        print(f"wrote {dest / (args.lab + '.ipynb')}" + (f" ({len(problems)} units in English)" if problems else ""))
         return 0
     if args.cmd == "export":
         import json
