@@ -1,4 +1,4 @@
-"""python -m greenkit.i18n extract | status | check | build | roundtrip | export | import | solution | messages"""
+"""python -m greenkit.i18n extract | status | check | build | roundtrip | export | import | review | solution | messages"""
 
 from __future__ import annotations
 
@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("labs", nargs="*")
     p = sub.add_parser("roundtrip", help="nbgrader round trip of the translated lab")
     p.add_argument("lab")
+    p = sub.add_parser("review", help="English and translation side by side (markdown), for a second reader")
+    p.add_argument("lab")
+    p.add_argument("-o", "--output", help="file to write (default: stdout)")
     p = sub.add_parser("solution", help="write the translated instructor source (solutions/LAB) into DIR, "
                                         "for a course taught in that language (not committed)")
     p.add_argument("lab")
@@ -78,6 +81,19 @@ def main(argv: list[str] | None = None) -> int:
         except build.StaleTranslationError as err:
             print(err, file=sys.stderr)
             return 1
+        return 0
+    if args.cmd == "review":
+        lines = [f"# {args.lab}: English and {args.lang}, side by side", ""]
+        for item in catalogue.export_entries(args.lab, args.lang, everything=True):
+            lines += [f"## {item['where']}, {item['kind']}" + (f" ({item['problem']})" if item["problem"] else ""),
+                      "", "English:", "", *(f"    {ln}" for ln in item["english"].splitlines()), "",
+                      f"{args.lang}:", "", *(f"    {ln}" for ln in (item["chinese"] or "(missing)").splitlines()), ""]
+        text = "\n".join(lines)
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        else:
+            print(text)
         return 0
     if args.cmd == "solution":
         import shutil
