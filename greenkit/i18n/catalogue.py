@@ -287,7 +287,12 @@ def _translation_memory(lang: str, exclude: str) -> dict[str, str]:
     for path in sorted((CATALOGUES / lang).glob("*.po")):
         if path.stem == exclude:
             continue
-        for e in polib.pofile(str(path)):
+        try:
+            entries = list(polib.pofile(str(path)))
+        except (OSError, ValueError, UnicodeDecodeError) as err:  # another translator is saving it right now
+            print(f"translation memory: skipped {path.name} ({err})")
+            continue
+        for e in entries:
             kind = (e.comment or "").split(",")[0]
             if e.msgstr and "fuzzy" not in e.flags and not check_pair(e.msgid, e.msgstr, kind or "markdown"):
                 memory.setdefault(e.msgid, e.msgstr)
