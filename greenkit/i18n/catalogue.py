@@ -279,6 +279,16 @@ def _source_notebook(lab: str):
     return nbformat.read(layout.SOLUTIONS / lab / f"{lab}.ipynb", as_version=4)
 
 
+def save_catalogue(po, path: Path) -> None:
+    """Write ``po`` to ``path`` atomically (a reader never sees half a file)."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    po.save(str(tmp))
+    os.replace(tmp, path)
+
+
 def _translation_memory(lang: str, exclude: str) -> dict[str, str]:
     """English -> Chinese of every current, valid entry of the other labs' catalogues."""
     import polib
@@ -371,9 +381,7 @@ def update_catalogue(lab: str, lang: str = "zh_CN", nb=None) -> LabStatus:
             e.obsolete = True
             po.append(e)
             active.add((e.msgctxt, e.msgid))
-    path = catalogue_path(lab, lang)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    po.save(str(path))
+    save_catalogue(po, catalogue_path(lab, lang))
     return lab_status(lab, lang, nb=nb)
 
 
@@ -647,5 +655,5 @@ def import_entries(lab: str, items: list[dict], lang: str = "zh_CN") -> list[str
         if "fuzzy" in e.flags:
             e.flags.remove("fuzzy")
         e.previous_msgid = None
-    po.save(str(catalogue_path(lab, lang)))
+    save_catalogue(po, catalogue_path(lab, lang))
     return skipped

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from greenkit.i18n import HERE
-from greenkit.i18n.catalogue import check_pair
+from greenkit.i18n.catalogue import check_pair, save_catalogue
 
 __all__ = ["catalogue_path", "messages_in_source", "update", "status", "MessagesStatus"]
 
@@ -95,8 +95,7 @@ def update(lang: str = "zh_CN") -> MessagesStatus:
         if e.msgid not in used and e.msgid not in {x.msgid for x in po}:
             e.obsolete = True
             po.append(e)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    po.save(str(path))
+    save_catalogue(po, path)
     return status(lang)
 
 
