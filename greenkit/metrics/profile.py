@@ -22,7 +22,8 @@ Definitions (per inference, i.e. divided by the batch size of ``inputs``):
   *input* are still counted, as in the dense count). Other layers count dense.
 - ``bitops = macs * weight_bits * activation_bits`` per layer (the BOPs of
   mixed-precision papers; fp32 x fp32 = 1024 per MAC).
-- ``sparsity = 1 - nonzero_params / params`` (all parameters, biases included).
+- ``params``: every parameter, plus buffers of 2+ dims (a weight kept in a buffer counts; BatchNorm's
+  1-D running statistics do not). ``sparsity = 1 - nonzero_params / params`` (biases included).
 - ``size_bytes``: bytes of the file ``torch.save(model.state_dict(), "model.pt")`` writes.
 - ``size_under(encoding)``: theoretical bytes under an :data:`ENCODINGS` entry
   (see :class:`Encoding`).
@@ -279,8 +280,9 @@ def state_tensors(model: nn.Module) -> list[torch.Tensor]:
 
 
 def _is_param(m: nn.Module, t: torch.Tensor) -> bool:
-    """Parameters, and the weights computed from them (pruned / parametrized / quantized)."""
-    return not any(t is b for b in m.buffers(recurse=False)) or t is module_weight(m)
+    """Parameters, the weights computed from them (pruned / parametrized / quantized), and buffers of
+    2+ dims (a weight matrix kept as a buffer is still a weight; BatchNorm's statistics are 1-D)."""
+    return not any(t is b for b in m.buffers(recurse=False)) or t is module_weight(m) or t.dim() >= 2
 
 
 def _analytic_macs(module: nn.Module, out: torch.Tensor, w: torch.Tensor | None) -> int:

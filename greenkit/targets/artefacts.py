@@ -31,7 +31,7 @@ from torch import nn
 from greenkit import zoo
 from greenkit.tensors import eval_mode, sha256_file
 
-__all__ = ["save_model", "load_model", "ArtefactError", "FORMATS"]
+__all__ = ["save_model", "load_model", "ArtefactError", "FORMATS", "no_unpickling"]
 
 FORMATS = ("zoo-state-dict", "torch-export")
 _MAX_JSON_BYTES = 64 * 1024
@@ -125,19 +125,45 @@ def save_model(model: nn.Module, folder: str | Path, example: torch.Tensor) -> d
 
 
 @contextlib.contextmanager
-def _weights_only_loads():
-    """Inside: every ``torch.load`` runs with ``weights_only=True`` (no arbitrary unpickling)."""
-    original = torch.load
+def no_unpickling():
+    """Inside: every ``torch.load`` runs with ``weights_only=True``, and ``pickle.load(s)`` and
+    torch's torchbind object unpickler raise instead of running (``torch.export.load`` reaches them
+    for custom and opaque constants; an artefact that needs them is refused)."""
+    def refuse(*_args, **_kwargs):
+        raise ArtefactError("the artefact holds a pickled object (only plain tensors are accepted)")
+
+    original_load = torch.load
 
     def safe_load(*args, **kwargs):
         kwargs["weights_only"] = True
-        return original(*args, **kwargs)
+        return original_load(*args, **kwargs)
 
-    torch.load = safe_load
+    patched = [(torch, "load", safe_load), (pickle, "loads", refuse), (pickle, "load", refuse),
+               (torch._C, "_pickle_load_obj", refuse)]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patched]
+    for owner, name, value in patched:
+        setattr(owner, name, value)
     try:
         yield
     finally:
-        torch.load = original
+        for owner, name, value in saved:
+            setattr(owner, name, value)
+
+
+def _check_export_archive(path: Path) -> None:
+    """Refuse a ``.pt2`` whose constants are objects (torchbind or opaque: unpickled on load) or in
+    the legacy single-file format; what remains are plain tensors, JSON and weights_only loads."""
+    import zipfile
+
+    try:
+        names = zipfile.ZipFile(path).namelist()
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ArtefactError(f"model.pt2 is not a torch.export archive: {err}") from err
+    for name in names:
+        folder, _, base = name.rpartition("/")
+        if folder.endswith("data/constants") and (base.startswith(("custom_obj_", "opaque_obj_"))
+                                                  or base.endswith(".pt")):
+            raise ArtefactError(f"model.pt2 carries a pickled constant ({name}); only tensors are accepted")
 
 
 def _read_meta(folder: Path) -> dict:
@@ -165,10 +191,16 @@ def _check_digest(meta: dict, path: Path) -> None:
                             f"was saved; submit the model again")
 
 
-def load_model(folder: str | Path) -> tuple[nn.Module, dict]:
-    """Rebuild a submitted model from ``folder``; returns ``(model in eval mode, meta)``."""
+def load_model(folder: str | Path, arch: str | None = None) -> tuple[nn.Module, dict]:
+    """Rebuild a submitted model from ``folder``; returns ``(model in eval mode, meta)``.
+
+    ``arch``: the zoo architecture the spec requires; then only its state dict is accepted.
+    """
     folder = Path(folder)
     meta = _read_meta(folder)
+    if arch is not None and (meta["format"] != "zoo-state-dict" or meta.get("arch") != arch):
+        raise ArtefactError(f"this lab accepts only a gk.zoo.{arch} saved as its weights, got "
+                            f"{meta.get('arch') or meta['format']}")
     if meta["format"] == "zoo-state-dict":
         arch = meta.get("arch")
         if type(arch) is not str or arch not in zoo.ARCHITECTURES:
@@ -198,8 +230,9 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict]:
         import torchao  # noqa: F401  (registers its tensor subclasses for quantized exports)
     except ImportError:
         pass  # only quantized exports need it, and they then fail to load with a clear error
+    _check_export_archive(path)
     try:
-        with _weights_only_loads():
+        with no_unpickling():
             ep = torch.export.load(path)
     except Exception as err:  # deserialization raises many types; fail closed with the reason
         raise ArtefactError(f"model.pt2 did not load safely ({type(err).__name__}: {str(err)[:400]})") from err

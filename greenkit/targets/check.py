@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -71,7 +71,12 @@ def submit(lab: str, model: nn.Module | None = None, *, root: str | Path | None 
     example = _example_input(spec)
     for name, m in artefacts.items():
         _check_name(name, "artefact name")
-        save_model(m, folder / name, example)
+        meta = save_model(m, folder / name, example)
+        arch = spec.artefacts[name].arch if name in spec.artefacts else None
+        if arch and meta.get("arch") != arch:
+            raise ArtefactError(f"{spec.lab} expects artefact {name!r} to be a plain gk.zoo.{arch} (saved as its "
+                                f"weights); this {type(m).__name__} is not one whose forward is {arch}'s, so it "
+                                f"cannot be checked. Submit the {arch} itself.")
     (folder / "submission.json").write_text(json.dumps({"lab": spec.lab, "artefacts": sorted(artefacts),
                                                         "saved_at": time.time()}))
     return folder
@@ -98,22 +103,46 @@ def evaluate(spec: Spec, models: dict[str, nn.Module], *, compare: Callable | No
     t0 = time.perf_counter()
     ctx = Context(spec, models, compare=compare, baseline=baseline)
     quantities = load_quantities()
-    results = []
-    for t in spec.targets:
+    outcomes: dict[str, TargetResult] = {}
+
+    def outcome(t) -> TargetResult:
+        """The target measured and compared with its threshold (once per id; gates reuse it)."""
+        if t.id in outcomes:
+            return outcomes[t.id]
         base = TargetResult.base(t)
         q = quantities.get(t.quantity)
         if q is None:
-            results.append(TargetResult(**base, status="error", reason=f"unknown target kind {t.kind!r} "
-                                        f"(quantities: {sorted(quantities)})"))
-            continue
-        try:
-            m = q(ctx, t)
-            value = finite_float(m.value)
-        except Exception as err:  # the grader must fail closed on ANY failure, with the reason shown
-            results.append(TargetResult(**base, status="error", reason=f"{type(err).__name__}: {err}"[:500]))
-            continue
-        results.append(TargetResult(**base, status="pass" if t.holds(value) else "fail", value=value,
-                                    interval=m.interval, method=m.method, how=m.how))
+            r = TargetResult(**base, status="error", reason=f"unknown target kind {t.kind!r} "
+                             f"(quantities: {sorted(quantities)})")
+        else:
+            try:
+                m = q(ctx, t)
+                value = finite_float(m.value)
+            except Exception as err:  # the grader must fail closed on ANY failure, with the reason shown
+                r = TargetResult(**base, status="error", reason=f"{type(err).__name__}: {err}"[:500])
+            else:
+                r = TargetResult(**base, status="pass" if t.holds(value) else "fail", value=value,
+                                 interval=m.interval, method=m.method, how=m.how)
+        outcomes[t.id] = r
+        return r
+
+    def is_quality(name: str) -> bool:
+        return name in quantities and quantities[name].quality
+
+    results = []
+    for t in spec.targets:
+        r = outcome(t)
+        if r.passed:
+            # efficiency counts only for a model that is also good enough: a sparse or cheap model
+            # that fails the artefact's accuracy target earns nothing for being sparse or cheap
+            failed = [g for g in spec.gates(t, is_quality) if not outcome(g).passed]
+            if failed:
+                g, gr = failed[0], outcome(failed[0])
+                why = (f"{gr.value_text()} does not meet {gr.threshold_text()}" if gr.status == "fail"
+                       else f"could not be evaluated ({gr.reason})")
+                r = replace(r, status="fail", reason=f"gated on target {g.id!r} ({g.quantity} of {g.artefact}), "
+                            f"which {why}: efficiency counts only for a model that meets it")
+        results.append(r)
     notes = []
     if any(r.method == "estimated" for r in results):
         notes.append("Estimated values come from a model, not from this machine's energy counters.")
@@ -137,8 +166,9 @@ def verify(folder: str | Path, lab: str | None = None, *, targets: list[str] | N
     needed = sorted({a for t in spec.targets for a in t.artefacts} - {"baseline"})
     models = {}
     for name in needed:
+        arch = spec.artefacts[name].arch if name in spec.artefacts else None
         try:
-            models[name], _ = load_model(folder / name)
+            models[name], _ = load_model(folder / name, arch=arch)
         except ArtefactError as err:
             return Report.failed(spec.lab, spec.title, f"artefact {name!r}: {err}", spec, verified_by)
         except Exception as err:  # a loader bug must still give a verdict (0 points), not a traceback

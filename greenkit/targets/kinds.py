@@ -81,7 +81,9 @@ class Context:
         """Top-1 accuracy of artefact ``name`` on the spec's test images (exact logits shape required)."""
         def run():
             try:
-                return accuracy(self.model(name), *self.test_data(), batch=500, num_classes=10)
+                # at the batch size energy is measured at: a graph cannot be honest at one and not the other
+                return accuracy(self.model(name), *self.test_data(), batch=self.spec.energy.batch,
+                                num_classes=10)
             except TypeError as err:
                 raise TypeError(f"{name}: {err}") from err
         return self.cached(("acc", name), run)
@@ -109,13 +111,13 @@ def _ratio(num: float, den: float, what: str) -> float:
     return num / den
 
 
-@quantity("accuracy")
+@quantity("accuracy", quality=True)
 def _accuracy(ctx: Context, t) -> Measured:
     return Measured(ctx.accuracy(t.artefact), "measured",
                     f"top-1 on {ctx.n_test():,} held-out test images, recomputed by the checker")
 
 
-@quantity("accuracy_drop")
+@quantity("accuracy_drop", quality=True)
 def _accuracy_drop(ctx: Context, t) -> Measured:
     drop = (ctx.accuracy("baseline") - ctx.accuracy(t.artefact)) * 100
     return Measured(drop, "measured", f"baseline {ctx.accuracy('baseline'):.2%} minus submission "
@@ -134,7 +136,7 @@ class GainOptions(Options):
         return (self.over,)
 
 
-@quantity("accuracy_gain", options=GainOptions)
+@quantity("accuracy_gain", options=GainOptions, quality=True)
 def _accuracy_gain(ctx: Context, t) -> Measured:
     """Submission minus another submitted model (option ``over``), in percentage points.
 
@@ -150,17 +152,13 @@ def _accuracy_gain(ctx: Context, t) -> Measured:
 
 
 def _weights(model: nn.Module, scope: str) -> list[torch.Tensor]:
-    from greenkit.metrics.profile import module_weight, state_tensors
-    if scope == "all":
-        return [p for p in model.parameters()]
-    if scope != "weights":
+    """Every tensor the model computes with, buffers included (weights hidden in a buffer behind a
+    zero decoy parameter count); ``"weights"``: those of 2+ dims (Linear/Conv weights and the like)."""
+    from greenkit.metrics.profile import state_tensors
+    if scope not in ("weights", "all"):
         raise ValueError(f"sparsity scope must be 'weights' or 'all', got {scope!r}")
-    ws = []
-    for m in model.modules():
-        w = module_weight(m)
-        if w is not None and w.dim() >= 2:
-            ws.append(w)
-    return ws or [t for t in state_tensors(model) if t.dim() >= 2]
+    tensors = [t for t in state_tensors(model) if t.is_floating_point() or hasattr(t, "dequantize")]
+    return [t for t in tensors if t.dim() >= 2] if scope == "weights" else tensors
 
 
 @dataclass(frozen=True)
@@ -182,7 +180,7 @@ def _sparsity(ctx: Context, t) -> Measured:
         raise ValueError("the model has no weights")
     nnz = sum(count_nonzero(w) for w in ws)
     return Measured(1 - nnz / total, "counted", f"zero fraction of {total:,} "
-                    f"{'weights of Linear/Conv layers' if scope == 'weights' else 'parameters'}")
+                    f"{'weights (every tensor of 2+ dims, buffers included)' if scope == 'weights' else 'parameters and buffers'}")
 
 
 @quantity("params")

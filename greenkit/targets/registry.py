@@ -45,6 +45,7 @@ class Quantity:
     fn: Callable
     options: type[Options] = Options
     doc: str = ""
+    quality: bool = False   # how good the model is (accuracy...): its targets gate the artefact's others
 
     def __call__(self, ctx, target):
         return self.fn(ctx, target)
@@ -53,8 +54,12 @@ class Quantity:
 QUANTITIES: dict[str, Quantity] = {}
 
 
-def quantity(name: str, *, options: type[Options] = Options):
-    """Register ``fn(ctx, target) -> Measured`` as quantity ``name`` taking ``options``."""
+def quantity(name: str, *, options: type[Options] = Options, quality: bool = False):
+    """Register ``fn(ctx, target) -> Measured`` as quantity ``name`` taking ``options``.
+
+    ``quality=True`` marks a measure of how good the model is (accuracy, perplexity): a target on
+    it gates every other target of the same artefact (see ``gated_by`` in specs/README.md).
+    """
     if not (isinstance(options, type) and issubclass(options, Options)):
         raise TypeError(f"quantity {name!r}: options must be an Options dataclass, got {options!r}")
 
@@ -62,7 +67,7 @@ def quantity(name: str, *, options: type[Options] = Options):
         if name in QUANTITIES:
             raise ValueError(f"quantity {name!r} is registered twice")
         doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        QUANTITIES[name] = Quantity(name, fn, options, doc)
+        QUANTITIES[name] = Quantity(name, fn, options, doc, quality)
         return fn
     return register
 

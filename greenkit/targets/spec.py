@@ -41,6 +41,7 @@ import re
 import sys
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -51,7 +52,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["Spec", "TargetSpec", "DataConfig", "ProfileConfig", "EnergyConfig", "Op", "SpecError",
+__all__ = ["Spec", "TargetSpec", "DataConfig", "ProfileConfig", "EnergyConfig", "ArtefactConfig", "Op", "SpecError",
            "load_spec", "spec_names", "SPECS_DIR"]
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
@@ -184,7 +185,7 @@ class EnergyConfig:
             raise ValueError(f"energy.pairs must be >= 1, got {self.pairs}")
 
 
-_COMMON_KEYS = ("kind", "threshold", "id", "artefact", "weight", "description", "tolerance")
+_COMMON_KEYS = ("kind", "threshold", "id", "artefact", "weight", "description", "tolerance", "gated_by")
 
 
 def make_options(quantity: str, raw: dict | Options | None, where: str = "") -> Options:
@@ -217,6 +218,7 @@ class TargetSpec:
     weight: float = 1.0
     description: str = ""
     tolerance: float = 1e-9          # for *_eq
+    gated_by: str = "auto"           # "auto": the artefact's quality targets; a target id; "none"
     options: Options = field(default_factory=Options)
 
     def __post_init__(self):
@@ -251,6 +253,12 @@ class TargetSpec:
 
 
 @dataclass(frozen=True)
+class ArtefactConfig:
+    """``[artefacts.NAME]``: what a submitted artefact must be."""
+    arch: str | None = None          # a zoo architecture: only its state dict is accepted (no torch.export)
+
+
+@dataclass(frozen=True)
 class Spec:
     lab: str
     targets: tuple[TargetSpec, ...]
@@ -259,7 +267,9 @@ class Spec:
     data: DataConfig = field(default_factory=DataConfig)
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     energy: EnergyConfig = field(default_factory=EnergyConfig)
+    artefacts: dict[str, ArtefactConfig] = field(default_factory=dict)
     path: str = ""
+    context: tuple[TargetSpec, ...] = ()   # targets left out by select(), still evaluated as gates
 
     def __post_init__(self):
         ids = [t.id for t in self.targets]
@@ -267,6 +277,26 @@ class Spec:
             raise ValueError(f"{self.lab}: target ids must be unique, got {ids}")
         if not self.targets:
             raise ValueError(f"{self.lab}: a spec needs at least one [[target]]")
+        by_id = {t.id: t for t in (*self.targets, *self.context)}
+        for t in self.targets:
+            if t.gated_by in ("auto", "none"):
+                continue
+            gate = by_id.get(t.gated_by)
+            if gate is None or gate is t or gate.artefact != t.artefact:
+                raise ValueError(f"target {t.id!r}: gated_by = {t.gated_by!r} must name another target of the "
+                                 f"same artefact {t.artefact!r}, or be 'auto' or 'none'")
+
+    def gates(self, t: TargetSpec, quality: Callable[[str], bool]) -> list[TargetSpec]:
+        """The targets ``t`` is gated on: its ``gated_by`` target, or with "auto" every target of the same
+        artefact whose quantity is a quality (``quality(name)``), unless ``t`` is one itself."""
+        every = (*self.targets, *self.context)
+        if t.gated_by == "none":
+            return []
+        if t.gated_by != "auto":
+            return [g for g in every if g.id == t.gated_by]
+        if quality(t.quantity):
+            return []
+        return [g for g in every if g.artefact == t.artefact and g.id != t.id and quality(g.quantity)]
 
     def select(self, ids: list[str] | None) -> Spec:
         """The spec restricted to target ``ids`` (all if None)."""
@@ -275,13 +305,14 @@ class Spec:
         unknown = set(ids) - {t.id for t in self.targets}
         if unknown:
             raise KeyError(f"{self.lab}: no target(s) {sorted(unknown)}; targets: {[t.id for t in self.targets]}")
-        return replace(self, targets=tuple(t for t in self.targets if t.id in ids))
+        return replace(self, targets=tuple(t for t in self.targets if t.id in ids),
+                       context=tuple(t for t in (*self.targets, *self.context) if t.id not in ids))
 
 
 # ---- reading a file --------------------------------------------------------------------------
 
 _SECTIONS = {"data": DataConfig, "profile": ProfileConfig, "energy": EnergyConfig}
-_TOP_KEYS = ["lab", "title", "baseline", *_SECTIONS, "target"]
+_TOP_KEYS = ["lab", "title", "baseline", *_SECTIONS, "artefacts", "target"]
 
 
 def _key_line(text: str, section: str, index: int, key: str) -> int | None:
@@ -317,6 +348,15 @@ def _parse(raw: dict, path: str, text: str = "") -> Spec:
             sections[name] = build_typed(cls, raw.get(name, {}), f"[{name}]")
         except SpecError as err:
             raise located(err, name) from None
+    artefacts = {}
+    raw_artefacts = raw.get("artefacts", {})
+    if not isinstance(raw_artefacts, dict):
+        raise SpecError(f"{path}: artefacts are [artefacts.NAME] tables")
+    for name, table in raw_artefacts.items():
+        try:
+            artefacts[name] = build_typed(ArtefactConfig, table, f"[artefacts.{name}]")
+        except SpecError as err:
+            raise located(err, f"artefacts.{name}") from None
     raw_targets = raw.get("target", [])
     if not isinstance(raw_targets, list):
         raise SpecError(f"{path}: targets are [[target]] tables")
@@ -340,7 +380,7 @@ def _parse(raw: dict, path: str, text: str = "") -> Spec:
             raise SpecError(f"{path}: {where}: {err}") from None
     try:
         return Spec(lab=raw["lab"], title=raw.get("title", raw["lab"]), baseline=raw.get("baseline"),
-                    targets=tuple(targets), path=path, **sections)
+                    targets=tuple(targets), path=path, artefacts=artefacts, **sections)
     except ValueError as err:
         raise SpecError(f"{path}: {err}") from None
 
