@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -17,9 +18,13 @@ REPO = Path(__file__).resolve().parents[1]
 def installed(tmp_path_factory) -> tuple[Path, Path]:
     """(site folder with the wheel installed by pip --target, the wheel file)."""
     tmp = tmp_path_factory.mktemp("wheel")
-    dist, site = tmp / "dist", tmp / "site"
+    src, dist, site = tmp / "src", tmp / "dist", tmp / "site"
+    # build from a copy: an in-tree build leaves build/ behind, whose stale files a later wheel would ship
+    shutil.copytree(REPO / "greenkit", src / "greenkit", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(dist), str(REPO)], check=True, capture_output=True, cwd=tmp)
+                    "-w", str(dist), str(src)], check=True, capture_output=True, cwd=tmp)
     wheel = next(dist.glob("greenkit-*.whl"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
                    check=True, capture_output=True, cwd=tmp)
