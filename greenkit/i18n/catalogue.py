@@ -390,8 +390,8 @@ def update_catalogue(lab: str, lang: str = "zh_CN", nb=None) -> LabStatus:
 
 _FENCE = re.compile(r"```.*?```", re.S)
 _MATH = re.compile(r"\$\$.+?\$\$|(?<![\\$])\$(?!\s)[^$\n]+?(?<![\s\\])\$|\\\(.+?\\\)|\\\[.+?\\\]", re.S)
-_CODE = re.compile(r"`[^`\n]+`")
-_URL = re.compile(r"https?://[^\s)>\]\"'`]+")
+_CODE = re.compile(r"(?<!`)(`+)(?!`)(?:(?!\n\s*\n).)+?(?<!`)\1(?!`)", re.S)  # may wrap a line, not a paragraph
+_URL = re.compile(r"https?://[^\s)>\]\"'`\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+(?<![.,;:!?])")  # a sentence's final full stop is not the URL's
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 _TAG = re.compile(r"</?[A-Za-z][^>\n]*>")
 _NUMBER = re.compile(r"(?<![A-Za-z_])\d+(?:[.,]\d+)*")
@@ -410,7 +410,9 @@ def protected(text: str, placeholders: bool = False) -> dict[str, Counter]:
     found: dict[str, Counter] = {}
     rest = text
     for name, rx in (("fenced code block", _FENCE), ("maths", _MATH), ("code span", _CODE), ("URL", _URL)):
-        found[name] = Counter(m.group(0).strip() for m in rx.finditer(rest))
+        # inline maths and code compare with their white space collapsed: a translation may re-wrap lines
+        norm = (lambda t: t) if name == "fenced code block" else (lambda t: re.sub(r"\s+", " ", t))
+        found[name] = Counter(norm(m.group(0).strip()) for m in rx.finditer(rest))
         rest = rx.sub(" ", rest)
     found["link target"] = Counter(_LINK.findall(text))
     found["HTML tag"] = Counter(_TAG.findall(rest))
@@ -466,7 +468,8 @@ def check_pair(msgid: str, msgstr: str, kind: str, glossary: bool = True) -> lis
     if kind == "markdown" and _headings(msgid) != _headings(msgstr):
         why.append(f"heading levels differ: English {_headings(msgid)}, translation {_headings(msgstr)}")
     prose = _URL.sub(" ", _CODE.sub(" ", _MATH.sub(" ", _FENCE.sub(" ", msgid))))
-    if len(re.findall(r"\b[a-z]{2,}\b", prose)) >= 3 and not _CJK.search(msgstr):
+    words = re.findall(r"\b[a-z]{3,}\b", re.sub(r"\([^()]*\)|\{[^{}]*\}", " ", prose))  # not "(out, in)"
+    if len(words) >= 3 and not _CJK.search(msgstr):
         why.append("no Chinese in the translation (the English was copied?)")
     if kind in ("comment", "string") and "\n" not in msgid and "\n" in msgstr:
         why.append("the English is one line; keep the translation on one line")

@@ -32,7 +32,8 @@ assert f(1) == 2, "hidden check failed for one input"
 def _nb() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# Title\n\nSee $E = P t$ and `gk.measure()` at "
-                                              "[d2l](https://d2l.ai) (Han et al., 2015)."),
+                                              "[d2l](https://d2l.ai), which tells the whole story "
+                                              "(Han et al., 2015)."),
                 nbformat.v4.new_code_cell(SOLUTION_CELL), nbformat.v4.new_code_cell(TEST_CELL)]
     for i, c in enumerate(nb.cells):
         c.id = f"cell{i}"
@@ -146,7 +147,8 @@ def test_status_sees_changed_english_without_re_extraction(tmp_path, monkeypatch
     ("# 标题\n\n见 $E = P t$ 与 `gk.measure()`，d2l https://d2l.ai（Han 等，2015）。", "link target"),
     ("# 标题\n\n见 $E = P t$ 与 `gk.measure()`，[d2l](https://d2l.ai)（Han 等，2016）。", "number"),
     ("## 标题\n\n见 $E = P t$ 与 `gk.measure()`，[d2l](https://d2l.ai)（Han 等，2015）。", "heading"),
-    ("# Title\n\nSee $E = P t$ and `gk.measure()` at [d2l](https://d2l.ai) (Han et al., 2015).", "no Chinese"),
+    ("# Title\n\nSee $E = P t$ and `gk.measure()` at [d2l](https://d2l.ai), which tells the whole story "
+     "(Han et al., 2015).", "no Chinese"),
 ])
 def test_markdown_checks_catch_what_a_translation_must_keep(msgstr, complaint):
     """Does each broken translation (maths, code span, URL, link, citation year, heading, untranslated)
@@ -157,10 +159,13 @@ def test_markdown_checks_catch_what_a_translation_must_keep(msgstr, complaint):
 
 
 def test_glossary_is_enforced():
-    """Where the English says "pruning", must the Chinese say 剪枝 (not, e.g., 修剪)?"""
+    """Where the English says "pruning", must the Chinese say 剪枝 (not, e.g., 修剪), unless the English word
+    is kept on purpose (a paper's title, a function called `prune`)?"""
     assert any("剪枝" in w for w in cat.check_pair("Magnitude pruning of the weights.",
                                                   "按幅值修剪权重。", "markdown"))
     assert cat.check_pair("Magnitude pruning of the weights.", "按幅值对权重做剪枝。", "markdown") == []
+    assert cat.check_pair("See *Learning both Weights and Connections* by pruning.",
+                          "见 *Learning both Weights and Connections*（剪枝）。", "markdown") == []
 
 
 @pytest.mark.parametrize("msgstr, complaint", [
@@ -234,3 +239,12 @@ def test_translation_memory_across_labs(tmp_path, monkeypatch):
     cat.update_catalogue("fake", nb=_nb())
     got = {e.msgid: e.msgstr for e in polib.pofile(str(tmp_path / "zh_CN" / "fake.po"))}
     assert got["the result is"] == "结果是" and got["measured power"] == ""
+
+
+def test_checks_tolerate_rewrapping_and_final_full_stops():
+    """Is a code span that wraps a line compared with its white space collapsed, a URL's sentence-final
+    full stop not taken as part of it, and a shape comment like "(out, in)" not required to be Chinese?"""
+    english = "Call `quantize_(model,\nconfig)` as in https://docs.pytorch.org/ao/. It swaps the weights."
+    chinese = "调用 `quantize_(model, config)`，见 https://docs.pytorch.org/ao/。它会替换权重。"
+    assert cat.check_pair(english, chinese, "markdown") == []
+    assert cat.check_pair("int8 (out, in), (out, 1)", "int8 (out, in), (out, 1)", "comment") == []
