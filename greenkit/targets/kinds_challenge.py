@@ -1,9 +1,13 @@
 """Quantities of the capstone (lab07_challenge): efficiency that counts only above an accuracy floor.
 
-- ``gated_energy_ratio`` / ``gated_macs_ratio``: the ``energy_ratio`` / ``macs_ratio`` quantity of
-  the same artefact, evaluated only when another target of the spec (option ``gate``, default
-  ``"accuracy"``) passes on that artefact. Below the floor the target is an error with the reason
-  ("accuracy drop 82.4 > 6"), so a model that is cheap because it is useless earns nothing.
+- ``gated_energy_ratio`` / ``gated_macs_ratio`` / ``gated_accuracy_drop``: the ``energy_ratio`` /
+  ``macs_ratio`` / ``accuracy_drop`` quantity of the same artefact, evaluated only when another
+  target of the spec (option ``gate``, default ``"accuracy"``) passes on that artefact. Below the
+  floor the target is an error with the reason ("accuracy drop 82.4 > 6"), so a model that is
+  cheap because it is useless earns nothing. Gates chain: the floor itself can be gated.
+- ``shipped_distance``: how far the submission's parameters are from the nearest shipped zoo
+  checkpoint of the same shapes (relative L2; 0 for a copy, capped at 1). The capstone gates its
+  floor on it, so submitting the kit's own MLP unchanged earns nothing.
 
 The energy the student's kernel recorded while training and searching (the *ledger*,
 ``ledger.json`` beside the artefacts) is self-reported: it can be bounded (schema, positive
@@ -65,7 +69,7 @@ def _gate(ctx, target) -> str:
     verdict = f"{gate.quantity} {value:.4g} {op} {gate.threshold:g}"
     if not ok:
         raise GateNotMet(f"gate {gate_id!r} not met ({gate.quantity} {value:.4g}, needs {op} {gate.threshold:g}): "
-                         f"efficiency counts only for a model above the accuracy floor")
+                         f"this target counts only for a model that passes {gate_id!r}")
     return verdict
 
 
@@ -87,9 +91,49 @@ class GateOptions(Options):
             raise ValueError('a gated quantity needs gate = "<id of the accuracy target>"')
 
 
-GATED = {"gated_energy_ratio": "energy_ratio", "gated_macs_ratio": "macs_ratio"}
+GATED = {"gated_energy_ratio": "energy_ratio", "gated_macs_ratio": "macs_ratio", "gated_accuracy_drop": "accuracy_drop"}
 for _name, _inner in GATED.items():
     quantity(_name, options=GateOptions)(_gated(_inner))
+
+
+# ---- not a shipped checkpoint -------------------------------------------------------------------
+
+_DISTANCE_CAP = 1.0
+
+
+def _shipped_distance(ctx, target) -> Measured:
+    """Relative L2 distance of the artefact's parameters from the nearest shipped zoo checkpoint of the same shapes.
+
+    ``||w - w_shipped|| / ||w_shipped||`` over all parameters, in order; 1.0 (the cap) when no shipped
+    checkpoint has the submission's parameter shapes. A copy of a shipped model scores 0, a model
+    fine-tuned from one scores the size of its update.
+    """
+    import torch
+
+    from greenkit import zoo
+
+    mine = [p.detach().float() for p in ctx.model(target.artefact).parameters()]
+    shapes = [tuple(p.shape) for p in mine]
+    n = sum(p.numel() for p in mine)
+    best, near = _DISTANCE_CAP, "no shipped checkpoint has these parameter shapes"
+    for name in zoo.names():
+        try:
+            if zoo.info(name).get("params") != n:
+                continue
+            shipped = [p.detach().float() for p in ctx.cached(("shipped", name), lambda n=name: zoo.load(n)).parameters()]
+        except (FileNotFoundError, OSError, ValueError, KeyError):
+            continue   # a checkpoint that is not installed cannot have been copied from here either
+        if [tuple(p.shape) for p in shipped] != shapes:
+            continue
+        diff = torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(mine, shipped, strict=True)))
+        norm = torch.sqrt(sum((b ** 2).sum() for b in shipped))
+        d = float(diff / norm) if float(norm) > 0 else _DISTANCE_CAP
+        if d < best:
+            best, near = d, f"relative L2 distance from the shipped {name!r} checkpoint"
+    return Measured(min(best, _DISTANCE_CAP), "counted", f"{near} (capped at {_DISTANCE_CAP:g})")
+
+
+quantity("shipped_distance")(_shipped_distance)
 
 
 # ---- the self-reported ledger of training and search energy ---------------------------------

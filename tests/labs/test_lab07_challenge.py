@@ -54,11 +54,25 @@ def _op(t) -> str:
     return str(getattr(t.op, "value", t.op))
 
 
+def _rescaled_baseline() -> nn.Module:
+    """The baseline computing exactly the same function with other weights (not a shipped copy):
+    each conv's weights x1.5 and its BatchNorm's running mean x1.5 and variance x2.25."""
+    model = gk.zoo.load("cnn")
+    with torch.no_grad():
+        for i in (0, 3, 7):   # conv, then its BatchNorm at i + 1
+            conv, bn = model.features[i], model.features[i + 1]
+            conv.weight.mul_(1.5)
+            bn.running_mean.mul_(1.5)
+            bn.running_var.mul_(2.25)
+    return model
+
+
 def test_spec_targets():
     """Are the energy targets gated on the floor of the same model, and do the graded weights add up to 6?"""
     spec = load_spec(LAB)
     ids = {t.id: t for t in spec.targets}
-    assert ids["accuracy"].kind == "accuracy_drop_max" and ids["accuracy"].threshold == 6.0
+    assert ids["accuracy"].kind == "gated_accuracy_drop_max" and ids["accuracy"].threshold == 6.0
+    assert ids["accuracy"].options.gate == "own-weights" and ids["own-weights"].kind == "shipped_distance_min"
     for tid in ("energy-half", "energy-fifth", "macs"):
         t = ids[tid]
         assert t.kind.startswith("gated_"), f"{tid} must be gated on the floor"
@@ -66,7 +80,8 @@ def test_spec_targets():
         assert t.artefact == ids["accuracy"].artefact
     assert ids["energy-half"].threshold == 0.5 and ids["energy-fifth"].threshold == 0.2
     assert sum(t.weight for t in spec.targets) == 6
-    assert all(t.weight == 0 for t in spec.targets if t.id in ("test-accuracy", "baseline-accuracy", "macs"))
+    assert all(t.weight == 0 for t in spec.targets if t.id in ("test-accuracy", "baseline-accuracy", "macs",
+                                                               "own-weights"))
     assert spec.baseline == "cnn"
 
 
@@ -84,9 +99,32 @@ def test_garbage_of_the_right_type_earns_nothing(small_spec, baseline):
     assert fake.calls == 0, "energy must not even be measured below the floor"
 
 
+def test_rescaled_baseline_is_the_same_function():
+    """Does the test's rescaled baseline compute what the baseline computes (so it is accurate), with
+    parameters far from the shipped ones (so it is not a copy)?"""
+    x = gk.data.load("train", n_per_class=3)[0]
+    with torch.no_grad():
+        got, want = _rescaled_baseline()(x), gk.zoo.load("cnn")(x)
+    assert torch.allclose(got, want, atol=1e-2), f"max logit difference {(got - want).abs().max():.2e}"  # BN's eps
+    assert torch.equal(got.argmax(1), want.argmax(1))
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_a_shipped_checkpoint_earns_nothing(small_spec, baseline, name):
+    """Does submitting a shipped checkpoint unchanged (the kit's MLP clears the floor cheaply) earn 0 points,
+    with the floor and the energy targets refused because the model is not the student's?"""
+    fake = FakeCompare(0.01)
+    report = evaluate(small_spec, {"model": gk.zoo.load(name)}, compare=fake, baseline=baseline)
+    assert report["own-weights"].value == pytest.approx(0.0) and f"'{name}'" in report["own-weights"].how
+    assert report.points(6) == 0 and fake.calls == 0
+    assert report["accuracy"].status == "error" and "gate 'own-weights' not met" in report["accuracy"].reason
+
+
 def test_accurate_but_costly_earns_only_the_floor(small_spec, baseline):
-    """Does a copy of the baseline (above the floor, energy ratio 1.0) earn the floor's 2 points and no more?"""
-    report = evaluate(small_spec, {"model": gk.zoo.load("cnn")}, compare=FakeCompare(1.0), baseline=baseline)
+    """Does a model as accurate and as costly as the baseline (energy ratio 1.0) earn the floor's 2 points
+    and no more?"""
+    report = evaluate(small_spec, {"model": _rescaled_baseline()}, compare=FakeCompare(1.0), baseline=baseline)
+    assert report["own-weights"].passed
     assert report["accuracy"].passed and report["accuracy"].value == pytest.approx(0.0)
     assert report["energy-half"].status == "fail" and report["energy-fifth"].status == "fail"
     assert report.points(6) == 2.0
@@ -97,7 +135,7 @@ def test_gated_energy_equals_the_ungated_quantity(small_spec, baseline):
     interval, estimated label), with the gate's verdict added to how it was measured?"""
     from greenkit.targets.kinds import QUANTITIES, Context
 
-    model = gk.zoo.load("cnn")
+    model = _rescaled_baseline()
     fake = FakeCompare(0.15)
     report = evaluate(small_spec, {"model": model}, compare=fake, baseline=baseline)
     r = report["energy-fifth"]
@@ -117,7 +155,7 @@ def test_gate_must_judge_the_same_model(tmp_path, baseline):
                         'id = "energy-half"\nkind = "gated_energy_ratio_max"\nartefact = "other"')
     (tmp_path / f"{LAB}.toml").write_text(text)
     spec = load_spec(tmp_path / f"{LAB}.toml")
-    model = gk.zoo.load("cnn")
+    model = _rescaled_baseline()
     report = evaluate(spec, {"model": model, "other": model}, compare=FakeCompare(0.1), baseline=baseline)
     assert report["energy-half"].status == "error" and "must judge the same model" in report["energy-half"].reason
 
