@@ -214,7 +214,7 @@ def _entry(path: Path, lab: str, student: str, name: str, student_dir: bool) -> 
     e = Entry(student=student, name=name, status="ranked", accuracy=acc.value,
               baseline_accuracy=base.value if base is not None else None,
               macs_ratio=macs.value if macs is not None else None, machine=key, machine_text=text,
-              floor_drop=floor.threshold if floor.kind == "accuracy_drop_max" else None,
+              floor_drop=floor.threshold if floor.kind.endswith("accuracy_drop_max") else None,
               verified_by=report.verified_by)
     e.training_energy_j, e.training_note = _ledger_for(path, student_dir)
     if floor.status != "pass":
@@ -390,6 +390,9 @@ def _figure(board: Leaderboard, machine: str):
                         name=f"reference solution ({where})",
                         text=["reference"], textposition="bottom right",
                         marker=dict(size=16, symbol="star", color="#bf8700"))
+    ys = [y for trace in fig.data for y in (trace.y or ())] + [s.y0 for s in fig.layout.shapes]
+    if ys:   # a horizontal line does not widen plotly's autorange: keep the floor in view
+        fig.update_yaxes(range=[min(ys) - 0.6, max(ys) + 0.6])
     fig.update_layout(
         title=f"Accuracy vs energy per inference ({kind} energy, ratio to the baseline on this machine)",
         xaxis_title=f"energy per inference / baseline's, same machine, same run ({kind}; log scale, lower is better)",

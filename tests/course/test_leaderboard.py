@@ -206,7 +206,7 @@ def test_page_renders_in_headless_chromium(klass, tmp_path):
     proc = _chromium_run(exe, tmp_path / "profile", "--dump-dom", path.resolve().as_uri())
     dom = proc.stdout
     assert "class=\"main-svg\"" in dom, f"no plot SVG in the rendered DOM; chromium said: {proc.stderr[-800:]}"
-    assert "scatterlayer" in dom
+    assert "scatterlayer" in dom and "accuracy floor (6 points below the baseline)" in dom
     for student in ("ada", "cyd", "dee"):
         assert f'data-student="{student}" data-status="ranked" data-pareto="yes"' in dom
     assert 'data-student="bob" data-status="ranked" data-pareto="no"' in dom
