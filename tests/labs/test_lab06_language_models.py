@@ -93,12 +93,11 @@ def test_report_card_checker_fails_an_fp32_copy_and_a_zeroed_int4_model(solved, 
         if hasattr(m, "qweight") and m.qweight.dtype == torch.uint8:
             m.qweight.zero_()
     report = gk.check({"int4": ns["copy"].deepcopy(large)}, lab=LAB, root=tmp_path)
-    assert not report.passed and report.error is None
+    assert not report.passed and not report.error
     assert {r.id: r.status for r in report.results}["int4-size"] == "fail"
     report = gk.check({"int4": zeroed}, lab=LAB, root=tmp_path)
     assert {r.id: r.status for r in report.results} == {"int4-size": "pass", "int4-perplexity": "fail"}
-    report = gk.check({"int4": ns["quantize_gpt"](large, 4, 32)}, lab=LAB, root=tmp_path)
-    assert report.passed, str(report)
+    # (the solution's INT4 model passing is the round trip's report card)
 
 
 @pytest.mark.slow
