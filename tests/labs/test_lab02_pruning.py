@@ -118,6 +118,67 @@ def test_finetune_without_masking_fails():
         _grade_with("test_finetune_masked", finetune_masked=leaky)
 
 
+def test_magnitude_mask_calling_torch_prune_fails():
+    """Does a magnitude_mask that calls torch.nn.utils.prune (the tests' reference) fail the hidden tests?"""
+    def borrowed(weight, sparsity):
+        if not 0 <= sparsity <= 1:
+            raise ValueError(sparsity)
+        holder = nn.Module()
+        holder.weight = nn.Parameter(weight.detach().clone())
+        prune.l1_unstructured(holder, "weight", amount=sparsity)
+        return holder.weight_mask
+
+    with pytest.raises(AssertionError, match="must not call torch.nn.utils.prune"):
+        _grade_with("test_magnitude_mask", magnitude_mask=borrowed)
+    assert prune.L1Unstructured.compute_mask.__qualname__ == "L1Unstructured.compute_mask", "restored after the test"
+
+
+def test_global_masks_calling_torch_prune_fails():
+    """Does a global_masks built on prune.global_unstructured fail the hidden tests?"""
+    def borrowed(model, layer_names, sparsity):
+        ref = copy.deepcopy(model)
+        prune.global_unstructured([(ref.get_submodule(n), "weight") for n in layer_names],
+                                  pruning_method=prune.L1Unstructured, amount=sparsity)
+        return {n: ref.get_submodule(n).weight_mask.clone() for n in layer_names}
+
+    with pytest.raises(AssertionError, match="must not call torch.nn.utils.prune"):
+        _grade_with("test_global_masks", global_masks=borrowed)
+
+
+def test_finetune_by_reparameterisation_passes():
+    """Does approach 2 (torch.nn.utils.prune's re-parameterisation, folded back with prune.remove) earn the points?"""
+    def reparameterised(model, masks, images, labels, steps, batch_size=64, lr=1e-3, seed=0):
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)    # as the given lines: before re-parameterising
+        for n, m in masks.items():
+            prune.custom_from_mask(model.get_submodule(n), "weight", m)
+        # the optimiser holds the original weight Parameter, which prune renamed weight_orig: same object
+        model.train()
+        for _ in range(steps):
+            idx = torch.randint(len(images), (batch_size,), generator=gen)
+            loss = F.cross_entropy(model(images[idx]), labels[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        for n in masks:
+            prune.remove(model.get_submodule(n), "weight")
+        return model.eval()
+
+    _grade_with("test_finetune_masked", finetune_masked=reparameterised)
+
+
+def test_finetune_that_keeps_the_reparameterisation_is_told_to_fold_it():
+    """Does the visible test tell an approach-2 answer that forgot prune.remove what to do?"""
+    def unfolded(model, masks, images, labels, steps, batch_size=64, lr=1e-3, seed=0):
+        for n, m in masks.items():
+            prune.custom_from_mask(model.get_submodule(n), "weight", m)
+        return model.eval()
+
+    with pytest.raises(AssertionError, match="fold the masks back in"):
+        _grade_with("test_finetune_masked", finetune_masked=unfolded)
+
+
 def test_channel_pruning_that_forgets_batchnorm_fails():
     """Is a channel pruning that keeps the first BatchNorm entries (not the surviving ones) rejected?"""
     ns = _namespace(SOLUTIONS)

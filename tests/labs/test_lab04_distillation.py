@@ -58,6 +58,22 @@ def _wrong(gid: str, src: str):
     exec(_hidden(_cells(SOLUTIONS)[f"test_{gid}"]), ns)
 
 
+@pytest.mark.parametrize("borrowed", [
+    lambda z, T: F.log_softmax(z / T, dim=1),
+    lambda z, T: torch.log_softmax(z / T, dim=1),
+    lambda z, T: (z / T).log_softmax(1),
+    lambda z, T: torch.log(torch.softmax(z / T, dim=1)),
+])
+def test_log_softmax_from_the_library_fails(borrowed):
+    """Does a log_softmax_t that calls torch's (log-)softmax (the tests' reference) fail, and is torch restored?"""
+    ns = _namespace(SOLUTIONS)
+    ns["log_softmax_t"] = borrowed
+    with pytest.raises(AssertionError, match="must not call torch's softmax|not stable"):
+        exec(_cells(SOLUTIONS)["test_log_softmax_t"], ns)
+    z = torch.randn(3, 4)
+    assert torch.allclose(F.log_softmax(z, 1), torch.log_softmax(z, 1)) and torch.allclose(z.softmax(1).sum(1), torch.ones(3))
+
+
 def test_loss_without_t_squared_fails():
     """Is a distillation loss that forgets the T^2 factor caught?"""
     with pytest.raises(AssertionError):
