@@ -81,6 +81,30 @@ def test_in_kernel_energy_check_earns_no_points():
     assert meta["report_card"]["points"] == 6
 
 
+def test_without_a_cpp_compiler_the_eager_int8_path_earns_the_points(monkeypatch):
+    """With no C++ compiler, does int8_torchao return torchao's eager INT8 model, and does its grade cell pass?"""
+    import greenkit as gk
+    from greenkit import toolchain
+
+    monkeypatch.setattr(toolchain, "cpp_compiler", lambda: toolchain.CompilerCheck(
+        False, None, "none of g++, clang++, c++ is on PATH", "install a C++ compiler"))
+    ns = _namespace(SOLUTIONS)
+    baseline = gk.zoo.load("mlp")
+    x_test, y_test = gk.data.load("test", n_per_class=100)
+
+    def accuracy(model, x=x_test, y=y_test):
+        with torch.inference_mode():
+            return (model.eval()(x).argmax(1) == y).float().mean().item()
+
+    ns.update(baseline=baseline, accuracy=accuracy, base_acc=accuracy(baseline), int8_mine=baseline,
+              _state={k: v.clone() for k, v in baseline.state_dict().items()})
+    exec(_cells(SOLUTIONS)["int8_torchao"], ns)
+    assert ns["HAVE_CXX"] is False
+    ns["fast_int8"] = ns["int8_torchao"](baseline)
+    assert not hasattr(ns["fast_int8"], "_orig_mod"), "no compiler: the quantized copy itself, not torch.compile"
+    exec(_cells(SOLUTIONS)["test_int8_torchao"], ns)      # visible and hidden tests
+
+
 def test_spec_loads():
     """Does the lab's target spec parse, with its four targets on the two artefacts?"""
     from greenkit.targets import load_spec
