@@ -147,3 +147,24 @@ def test_lab05_round_trip():
     """Does the solution earn full marks, the untouched notebook zero, and labs/ match generation?"""
     result = roundtrip("lab05_snn")
     assert result.ok, str(result)
+
+
+@pytest.mark.parametrize("how", ["gk.metrics.synops", "greenkit.metrics.snn.synops", "an alias imported earlier"])
+def test_count_synops_that_calls_the_library_fails(how):
+    """Does a count_synops that calls the library's synops (by any name) fail the hidden test, library restored?"""
+    import greenkit as gk
+    import greenkit.metrics.snn as snn_module
+    from greenkit.course import SOLUTIONS, cell_sources
+
+    alias = snn_module.synops
+    call = {"gk.metrics.synops": lambda m, x: gk.metrics.synops(m, x),
+            "greenkit.metrics.snn.synops": lambda m, x: snn_module.synops(m, x),
+            "an alias imported earlier": lambda m, x: alias(m, x)}[how]
+    cells = cell_sources("lab05_snn", SOLUTIONS)
+    hidden = cells["test_synops"].split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]
+    ns = {"torch": torch, "gk": gk, "count_synops": lambda model, images: float(call(model, images).acs),
+          "break_even_rate": lambda t, a, m: m / (t * a)}
+    with pytest.raises(AssertionError, match="not call gk.metrics.synops"):
+        exec(hidden, ns)
+    x = _images(2)
+    assert gk.metrics.synops(_spiky_snn(), x).acs >= 0, "the library works again after the test"
