@@ -21,6 +21,7 @@ _NAMES = {
     "md": "authoring", "code": "authoring", "solution": "authoring", "tests": "authoring",
     "answer": "authoring", "write_notebook": "authoring", "strip_outputs": "authoring",
     "cell_sources": "notebooks", "execute_notebook": "notebooks", "machine_load": "notebooks",
+    "grade_id": "notebooks",
     "generate": "generation", "roundtrip": "generation", "RoundTrip": "generation", "lab_names": "generation",
     "ROOT": "layout", "SOLUTIONS": "layout", "LABS": "layout", "course_root": "layout",
 }

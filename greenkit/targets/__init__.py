@@ -25,6 +25,7 @@ from greenkit.targets.kinds import QUANTITIES, Context, Measured, quantity
 from greenkit.targets.registry import Options
 from greenkit.targets.report import Report, TargetResult
 from greenkit.targets.spec import (
+    ArtefactConfig,
     DataConfig,
     EnergyConfig,
     Op,
@@ -39,4 +40,4 @@ from greenkit.targets.spec import (
 __all__ = ["check", "submit", "verify", "verify_fresh", "evaluate", "check_notebook", "find_check_calls",
            "CheckCall", "submission_dir", "SUBMISSIONS_DIR", "Report", "TargetResult", "Spec", "TargetSpec",
            "load_spec", "spec_names", "QUANTITIES", "Measured", "quantity", "Options", "Context", "Op",
-           "SpecError", "DataConfig", "ProfileConfig", "EnergyConfig"]
+           "SpecError", "DataConfig", "ProfileConfig", "EnergyConfig", "ArtefactConfig"]
