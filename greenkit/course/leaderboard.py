@@ -61,7 +61,8 @@ _MAX_REPORT_BYTES = 1 << 20
 # Which report targets the page reads, per lab: the floor, the energy ratio, the numbers plotted.
 LAB_TARGETS = {
     "lab07_challenge": {"floor": "accuracy", "energy": ("energy-fifth", "energy-half"),
-                        "accuracy": "test-accuracy", "baseline_accuracy": "baseline-accuracy", "macs": "macs"},
+                        "accuracy": "test-accuracy", "baseline_accuracy": "baseline-accuracy", "macs": "macs",
+                        "budget_s": 20 * 60},   # the lab's rule: 20 minutes of training and search, all attempts
 }
 
 _ADJECTIVES = ("amber", "brisk", "calm", "dawn", "eager", "fern", "gentle", "hazel", "ivory", "jade", "keen",
@@ -93,6 +94,7 @@ class Entry:
     verified_by: str = ""
     training_energy_j: float | None = None      # self-reported (the ledger), bounded, never verified
     training_note: str = ""
+    over_budget: bool = False                   # the ledger's own seconds exceed the lab's compute budget
     pareto: bool = False
     rank: int | None = None
     is_reference: bool = False
@@ -156,7 +158,7 @@ def _result(report: Report, tid: str):
     return next((r for r in report.results if r.id == tid), None)
 
 
-def _ledger_for(path: Path, student_dir: bool) -> tuple[float | None, str]:
+def _ledger_for(path: Path, student_dir: bool) -> tuple[float | None, str, float | None]:
     """The self-reported training energy beside a report: ``<stem>.ledger.json`` or ``ledger.json``."""
     candidates = [path.with_name(path.name[:-len(".json")] + LEDGER_SUFFIX)]
     if student_dir:
@@ -171,9 +173,10 @@ def _ledger_for(path: Path, student_dir: bool) -> tuple[float | None, str]:
             try:
                 led = read_ledger(ledger)
             except LedgerError as err:
-                return None, f"ledger rejected: {err}"
-            return led.energy_j, f"self-reported, {led.kind}, {led.entries} blocks, {led.duration_s:.0f} s"
-    return None, "no ledger"
+                return None, f"ledger rejected: {err}", None
+            return led.energy_j, f"self-reported, {led.kind}, {led.entries} blocks, {led.duration_s:.0f} s", \
+                led.duration_s
+    return None, "no ledger", None
 
 
 def _entry(path: Path, lab: str, student: str, name: str, student_dir: bool) -> Entry:
@@ -216,7 +219,11 @@ def _entry(path: Path, lab: str, student: str, name: str, student_dir: bool) -> 
               macs_ratio=macs.value if macs is not None else None, machine=key, machine_text=text,
               floor_drop=floor.threshold if floor.kind.endswith("accuracy_drop_max") else None,
               verified_by=report.verified_by)
-    e.training_energy_j, e.training_note = _ledger_for(path, student_dir)
+    e.training_energy_j, e.training_note, seconds = _ledger_for(path, student_dir)
+    budget = names.get("budget_s")
+    if seconds is not None and budget and seconds > budget:
+        e.over_budget = True
+        e.training_note += f"; OVER the {budget / 60:g}-minute budget"
     if floor.status != "pass":
         e.status = "below-floor"
         e.reason = (f"below the accuracy floor ({floor.value_text()} vs {floor.threshold_text()})"
@@ -410,6 +417,8 @@ def _table(entries: list[Entry], show_machine: bool) -> str:
         status = {"ranked": "Pareto front" if e.pareto else "ranked", "below-floor": "below the floor",
                   "unverified": "unverified"}[e.status]
         reason = f" &mdash; {html.escape(e.reason)}" if e.reason else ""
+        if e.over_budget:
+            reason += " <span class='badge below-floor'>over the compute budget (self-reported)</span>"
         train = (f"{e.training_energy_j / 1000:.2f} kJ ({html.escape(e.training_note)})"
                  if e.training_energy_j is not None else html.escape(e.training_note or "-"))
         cells = [

@@ -63,6 +63,8 @@ def klass(tmp_path) -> Path:
     (d / "gus.json").write_text(report(0.99, 0.001, verified_by="in-process").to_json())     # not fresh
     (d / "ada.ledger.json").write_text(json.dumps({"entries": [
         {"label": "train", "energy_j": 1200.0, "duration_s": 80.0, "kind": "estimated"}]}))
+    (d / "dee.ledger.json").write_text(json.dumps({"entries": [
+        {"label": "grid search", "energy_j": 90000.0, "duration_s": 3600.0, "kind": "estimated"}]}))  # an hour
     (d / "bob.ledger.json").write_text(json.dumps({"entries": [
         {"label": "train", "energy_j": 1e9, "duration_s": 10.0, "kind": "measured"}]}))      # 100 MW: rejected
     return d
@@ -138,11 +140,14 @@ def test_pseudonyms_are_stable_and_hide_ids(klass):
 
 
 def test_self_reported_ledger_is_shown_and_bounded(klass):
-    """Is a plausible ledger shown as self-reported, and a 100 MW one rejected with the reason?"""
+    """Is a plausible ledger shown as self-reported, a 100 MW one rejected with the reason, and an hour of
+    search flagged as over the lab's 20-minute budget?"""
     e = _by_student(lb.build(LAB, klass, real_names=True, references=[]))
     assert e["ada"].training_energy_j == pytest.approx(1200.0) and "self-reported" in e["ada"].training_note
     assert e["bob"].training_energy_j is None and "ledger rejected" in e["bob"].training_note
     assert e["cyd"].training_note == "no ledger"
+    assert e["dee"].over_budget and "OVER the 20-minute budget" in e["dee"].training_note and not e["ada"].over_budget
+    assert e["dee"].status == "ranked", "the ledger is self-reported: flagged for the instructor, not unranked"
 
 
 def test_wrong_lab_and_error_reports_are_unverified(tmp_path):
