@@ -39,6 +39,7 @@ from greenkit.energy.base import (
     probe_devices,
     register,
 )
+from greenkit.i18n import _
 
 __all__ = ["ASSUMED_UPDATE_PERIOD_S", "AmdSmiBackend", "SANITY_WINDOW_S", "translate"]
 
@@ -166,7 +167,8 @@ class AmdSmiBackend(Backend):
         try:
             amd = self.amd
         except ImportError as err:
-            return Availability(self.name, False, self.kind, f"amdsmi is not installed ({err})", (INSTALL,),
+            return Availability(self.name, False, self.kind,
+                                _("{package} is not installed ({error})").format(package="amdsmi", error=err), (INSTALL,),
                                 MORE, details)
         except (OSError, KeyError, AttributeError) as err:
             # amdsmi's import loads libamd_smi.so: KeyError/OSError when ROCm is absent,

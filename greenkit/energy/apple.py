@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 
 from greenkit.energy.base import Availability, Backend, CounterSession, CounterUnavailable, Reading, register
+from greenkit.i18n import _
 
 __all__ = ["ASSUMED_UPDATE_PERIOD_S", "AppleBackend", "BREAKDOWN_FIELDS", "TOTAL_FIELDS"]
 
@@ -105,8 +106,10 @@ class AppleBackend(Backend):
         if self.system != "Darwin":
             details["not_applicable"] = True  # no news off a Mac: ``auto`` does not mention it
             return Availability(self.name, False, self.kind,
-                                f"not macOS ({self.system}): Apple Silicon energy needs a Mac with an M-series chip",
-                                ("on a Mac with Apple Silicon (M1 or later): " + INSTALL,), MORE, details)
+                                _("not macOS ({system}): Apple Silicon energy needs a Mac with an M-series chip"
+                                  ).format(system=self.system),
+                                (_("on a Mac with Apple Silicon (M1 or later): {command}").format(command=INSTALL),),
+                                MORE, details)
         if self.machine != "arm64":
             return Availability(self.name, False, self.kind,
                                 f"an Intel Mac ({self.machine}): IOReport has no energy model for it, and macOS "

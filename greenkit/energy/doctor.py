@@ -22,6 +22,7 @@ from greenkit.energy.selection import (
     MIN_UPDATES_PER_WINDOW,
     auto_select,
 )
+from greenkit.i18n import _
 
 __all__ = ["add_arguments", "diagnose", "run"]
 
@@ -52,7 +53,7 @@ def _environment() -> dict:
 
 def _probe_rapl(b: RaplBackend, budget_s: float = 0.2) -> dict:
     """Time how often package-0's counter changes and its smallest step (the energy unit)."""
-    zones, _ = discover_zones(b.root)
+    zones, _notes = discover_zones(b.root)
     pkg = next((z for z in zones if z.in_total and z.name.startswith("package")), None)
     if pkg is None:
         return {}
@@ -109,55 +110,67 @@ def diagnose(powercap_root: str | os.PathLike | None = None, probe: bool = False
     }
 
 
+def _kind(kind: str) -> str:
+    """measured / estimated / counted in the user's language."""
+    return {"measured": _("measured"), "estimated": _("estimated"), "counted": _("counted")}.get(kind, kind)
+
+
 def _omp_line(env: dict) -> str:
     policy = env["omp_wait_policy"] or ""
     if policy.upper() != "PASSIVE":
-        return (f"{policy or 'default'}: idle PyTorch threads spin, so energy readings grow with the machine's "
-                "load; set OMP_WAIT_POLICY=PASSIVE before starting Python (`make lab` does)")
+        return _("{policy}: idle PyTorch threads spin, so energy readings grow with the machine's load; "
+                 "set OMP_WAIT_POLICY=PASSIVE before starting Python (`make lab` does)").format(
+                     policy=policy or "default")
     if env["omp_wait_policy_set_by_greenkit"]:
-        return ("PASSIVE, set by `import greenkit` (it must come before `import torch`, as in the labs; "
-                "`make lab` sets it for every kernel)")
-    return "PASSIVE, from the environment (idle PyTorch threads sleep)"
+        return _("PASSIVE, set by `import greenkit` (it must come before `import torch`, as in the labs; "
+                 "`make lab` sets it for every kernel)")
+    return _("PASSIVE, from the environment (idle PyTorch threads sleep)")
 
 
 def _text(d: dict) -> str:
     env = d["environment"]
-    out = ["greenkit doctor: energy sources on this machine", "",
-           f"  {env['os']} {env['kernel']}, {env['cpu'] or 'unknown CPU'}, {env['logical_cpus']} logical CPUs"
-           + (f"; looks like: {', '.join(env['virtualisation'])}" if env["virtualisation"] else ""),
-           "  OpenMP waiting: " + _omp_line(env),
+    out = [_("greenkit doctor: energy sources on this machine"), "",
+           "  " + _("{os} {kernel}, {cpu}, {n} logical CPUs").format(
+               os=env["os"], kernel=env["kernel"], cpu=env["cpu"] or _("unknown CPU"), n=env["logical_cpus"])
+           + (_("; looks like: {hints}").format(hints=", ".join(env["virtualisation"]))
+              if env["virtualisation"] else ""),
+           "  " + _("OpenMP waiting: {policy}").format(policy=_omp_line(env)),
            ""]
     for s in d["sources"]:
         mark = "yes" if s["available"] else "no "
-        out.append(f"  [{mark}] {s['name']:<9} {s['device']}, {s['kind']}")
+        out.append(f"  [{mark}] {s['name']:<9} {s['device']}, {_kind(s['kind'])}")
         out.append(f"        {s['reason']}")
         if s["available"] and s["kind"] == "measured":
-            out.append(f"        counter update period ~{s['update_period_s'] * 1e3:.0f} ms "
-                       f"-> windows of at least {s['min_window_s']:.3g} s")
+            out.append("        " + _("counter update period ~{period_ms:.0f} ms -> windows of at least "
+                                      "{window_s:.3g} s").format(period_ms=s["update_period_s"] * 1e3,
+                                                                 window_s=s["min_window_s"]))
         for k, v in (s.get("probe") or {}).items():
-            out.append(f"        probed {k}: {v}")
+            out.append("        " + _("probed {what}: {value}").format(what=k, value=v))
         if s["name"] == "estimate":
             det = s["details"]
-            out.append(f"        CPU: {det.get('cpu') or 'unknown'}; {det.get('threads')} hardware threads")
+            out.append("        " + _("CPU: {cpu}; {threads} hardware threads").format(
+                cpu=det.get("cpu") or _("unknown"), threads=det.get("threads")))
             match = det.get("tdp_match")
             if match:
-                found = (f"{match['name']}, TDP {match['tdp_w']:g} W ({match['how']})" if match["tdp_w"]
-                         else f"not found ({match['how']})")
-                out.append(f"        TDP table: {found}")
-            out.append(f"        rule: {det.get('rule')}")
-            out.append(f"        how far off: {det.get('accuracy')}")
+                found = (_("{name}, TDP {tdp_w:g} W ({how})").format(name=match["name"], tdp_w=match["tdp_w"],
+                                                                    how=match["how"]) if match["tdp_w"]
+                         else _("not found ({how})").format(how=match["how"]))
+                out.append("        " + _("TDP table: {found}").format(found=found))
+            out.append("        " + _("rule: {rule}").format(rule=det.get("rule")))
+            out.append("        " + _("how far off: {accuracy}").format(accuracy=_(det.get("accuracy") or "")))
         for n in s["details"].get("notes", []):
-            out.append(f"        note: {n}")
+            out.append("        " + _("note: {note}").format(note=n))
         if not s["available"] and s["fix"]:
-            out.append("        to enable:")
+            out.append("        " + _("to enable:"))
             out.extend(f"          - {f}" for f in s["fix"])
         if not s["available"] and s["more"]:
-            out.append(f"        more: {s['more']}")
+            out.append("        " + _("more: {url}").format(url=s["more"]))
         out.append("")
     use = d["labs_will_use"]
     if use["kind"] == "estimated":
-        out.append("  No energy counter is readable here: the labs will use ESTIMATES, labelled as such.")
-    out.append(f"  Labs will use: {use['backend']} ({use['kind']}): {use['source']}")
+        out.append("  " + _("No energy counter is readable here: the labs will use ESTIMATES, labelled as such."))
+    out.append("  " + _("Labs will use: {backend} ({kind}): {source}").format(
+        backend=use["backend"], kind=_kind(use["kind"]), source=use["source"]))
     out.extend(f"    - {n}" for n in use["notes"])
     return "\n".join(out)
 

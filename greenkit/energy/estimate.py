@@ -71,6 +71,7 @@ import time
 from pathlib import Path
 
 from greenkit.energy.base import Availability, Backend, CounterSession, Reading, register
+from greenkit.i18n import N_, _
 
 __all__ = ["ACCURACY_NOTE", "DEFAULT_WATTS_PER_CORE", "TDP_TABLE", "CpuTdp", "EstimateBackend", "cpu_model",
            "match_tdp", "openmp_spin_note", "tdp_table"]
@@ -83,7 +84,7 @@ TDP_TABLE_SOURCE = ("CodeCarbon's cpu_power.csv (codecarbon 3.3.2, MIT licence),
                     "greenkit/energy/data/cpu_tdp.csv")
 RULE = "equal share of TDP: P = TDP / hardware threads per busy thread"
 #: What is known about the accuracy of TDP-based estimates, with its source.
-ACCURACY_NOTE = (
+ACCURACY_NOTE = N_(
     "TDP-based CPU estimates are rough: CodeCarbon's validation of its CPU-load x TDP fallback found it "
     "off from the RAPL counters by about -60% to +190% (4 CPUs, Jan 2025, its machine-mode curve; the "
     "linear per-thread rule used here, like its process mode, has not been characterised), and it reports "
@@ -280,15 +281,16 @@ class EstimateBackend(Backend):
                    "clock_resolution_s": res, "accuracy": ACCURACY_NOTE, "notes": [spin] if spin else []}
         if self.tdp is not None:
             details["tdp_match"] = dataclasses.asdict(self.tdp)
-        return Availability(self.name, True, self.kind, f"always available: {self.describe()}", (),
+        return Availability(self.name, True, self.kind, _("always available: {how}").format(how=self.describe()), (),
                             "greenkit/energy/estimate.py docstring", details)
 
     def open(self) -> EstimateSession:
         return EstimateSession(self.watts_per_core)
 
     def describe(self) -> str:
-        return (f"estimate: process CPU time x {self.watts_per_core:.3g} W per busy thread ({self.basis}); "
-                f"CPU: {self.cpu or 'unknown'}; rule: {self.rule}; no idle, DRAM or GPU term")
+        return _("estimate: process CPU time x {watts:.3g} W per busy thread ({basis}); CPU: {cpu}; rule: {rule}; "
+                 "no idle, DRAM or GPU term").format(watts=self.watts_per_core, basis=self.basis,
+                                                     cpu=self.cpu or "unknown", rule=self.rule)
 
 
 class EstimateSession(CounterSession):

@@ -34,6 +34,7 @@ from greenkit.energy.base import (
     probe_devices,
     register,
 )
+from greenkit.i18n import _
 
 __all__ = ["NvmlBackend", "translate"]
 
@@ -61,8 +62,8 @@ def translate(nvml, err: Exception, what: str) -> EnergyError:
         return CounterUnavailable(f"{what} is not supported by this GPU/driver",
                                   "use a newer GPU/driver, or accept power sampling/estimates", MORE)
     if code in (getattr(nvml, "NVML_ERROR_LIBRARY_NOT_FOUND", -1), getattr(nvml, "NVML_ERROR_DRIVER_NOT_LOADED", -1)):
-        return CounterUnavailable(f"no NVIDIA driver here ({what}: {err})",
-                                  "install the NVIDIA driver, or ignore this on a machine without an NVIDIA GPU",
+        return CounterUnavailable(_("no NVIDIA driver here ({what}: {error})").format(what=what, error=err),
+                                  _("install the NVIDIA driver, or ignore this on a machine without an NVIDIA GPU"),
                                   MORE)
     return CounterUnavailable(f"NVML error during {what}: {err}", "run `nvidia-smi`; update the driver", MORE)
 

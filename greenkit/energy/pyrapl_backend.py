@@ -36,6 +36,7 @@ from greenkit.energy.base import (
     wrap_delta,
 )
 from greenkit.energy.rapl import DEFAULT_ROOT, MORE, discover_zones, permission_fix, wrap_safe_poll_interval_s
+from greenkit.i18n import _
 
 __all__ = ["PyRaplBackend", "import_pyrapl"]
 
@@ -114,8 +115,9 @@ class PyRaplBackend(Backend):
             return Availability(self.name, False, self.kind, err.cause, permission_fix(), MORE, details)
         except (EnergyError, ImportError) as err:
             details["not_applicable"] = platform.system() != "Linux"
-            return Availability(self.name, False, self.kind, f"pyRAPL unusable: {err}".split("\n")[0],
-                                ("run `greenkit doctor` for the direct RAPL reader's diagnosis",), MORE, details)
+            return Availability(self.name, False, self.kind,
+                                _("pyRAPL unusable: {error}").format(error=str(err).split("\n")[0]),
+                                (_("run `greenkit doctor` for the direct RAPL reader's diagnosis"),), MORE, details)
         n = len(raw) // 2
         ranges, powers = self._zones(n)
         details["sockets"] = n

@@ -49,6 +49,7 @@ from greenkit.energy.base import (
     register,
     wrap_delta,
 )
+from greenkit.i18n import _
 
 __all__ = ["DEFAULT_ROOT", "RaplBackend", "RaplZone", "discover_zones", "permission_fix", "wrap_period_s",
            "wrap_safe_poll_interval_s"]
@@ -188,20 +189,22 @@ def permission_fix(zones: list[RaplZone] | None = None) -> tuple[str, ...]:
     sysfs_lines = "\\n".join(
         f"mode class/powercap/{z.zone}/energy_uj = 0444" for z in (zones or [])
     ) or "mode class/powercap/intel-rapl:0/energy_uj = 0444"
+    udev = ("sudo groupadd -f rapl && sudo usermod -aG rapl $USER && "
+            "echo 'ACTION==\"add\", SUBSYSTEM==\"powercap\", KERNEL==\"intel-rapl:*\", "
+            "RUN+=\"/bin/chgrp rapl /sys%p/energy_uj\", RUN+=\"/bin/chmod g+r /sys%p/energy_uj\"' "
+            "| sudo tee /etc/udev/rules.d/99-greenkit-rapl.rules && sudo udevadm control --reload && "
+            "sudo udevadm trigger --subsystem-match=powercap")
     return (
-        f"one-off, until reboot: sudo chmod o+r {files}",
-        "persistent, for a group only (safer): sudo groupadd -f rapl && sudo usermod -aG rapl $USER && "
-        "echo 'ACTION==\"add\", SUBSYSTEM==\"powercap\", KERNEL==\"intel-rapl:*\", "
-        "RUN+=\"/bin/chgrp rapl /sys%p/energy_uj\", RUN+=\"/bin/chmod g+r /sys%p/energy_uj\"' "
-        "| sudo tee /etc/udev/rules.d/99-greenkit-rapl.rules && sudo udevadm control --reload && "
-        "sudo udevadm trigger --subsystem-match=powercap  (log out and in for the group)",
-        f"persistent with sysfsutils (Debian/Ubuntu): printf '{sysfs_lines}\\n' | sudo tee -a /etc/sysfs.conf "
-        "&& sudo systemctl restart sysfsutils",
-        "security trade-off: CVE-2020-8694 (PLATYPUS) lets an unprivileged process that reads these counters "
-        "infer secrets (e.g. crypto keys, kernel addresses) from power use; open them only on a single-user "
-        "teaching or personal machine, never on a shared server. Undo: sudo chmod o-r <files> / delete the rule.",
-        "or turn CPU measurement off and use labelled estimates: gk.measure(backend='estimate') "
-        "or export GREENKIT_BACKEND=estimate",
+        _("one-off, until reboot: {command}").format(command=f"sudo chmod o+r {files}"),
+        _("persistent, for a group only (safer): {command}  (log out and in for the group)").format(command=udev),
+        _("persistent with sysfsutils (Debian/Ubuntu): {command}").format(
+            command=f"printf '{sysfs_lines}\\n' | sudo tee -a /etc/sysfs.conf && sudo systemctl restart sysfsutils"),
+        _("security trade-off: CVE-2020-8694 (PLATYPUS) lets an unprivileged process that reads these counters "
+          "infer secrets (e.g. crypto keys, kernel addresses) from power use; open them only on a single-user "
+          "teaching or personal machine, never on a shared server. Undo: {undo}.").format(
+              undo="sudo chmod o-r <files> / delete the rule"),
+        _("or turn CPU measurement off and use labelled estimates: {how}").format(
+            how="gk.measure(backend='estimate') or export GREENKIT_BACKEND=estimate"),
     )
 
 
@@ -238,10 +241,12 @@ class RaplBackend(Backend):
             details["not_applicable"] = platform.system() != "Linux"
             return Availability(
                 self.name, False, self.kind,
-                f"{self.root} does not exist: not Linux, a virtual machine or container without RAPL "
-                "passthrough (cloud VMs and CI runners rarely have it), or the RAPL driver is not loaded",
-                ("on bare-metal Linux: sudo modprobe intel_rapl_msr  (AMD Zen uses the same driver, kernel >= 5.8)",
-                 "in a VM or container: nothing to enable here; GreenKit will use labelled estimates"),
+                _("{root} does not exist: not Linux, a virtual machine or container without RAPL "
+                  "passthrough (cloud VMs and CI runners rarely have it), or the RAPL driver is not loaded"
+                  ).format(root=self.root),
+                (_("on bare-metal Linux: {command}  (AMD Zen uses the same driver, kernel >= 5.8)").format(
+                    command="sudo modprobe intel_rapl_msr"),
+                 _("in a VM or container: nothing to enable here; GreenKit will use labelled estimates")),
                 MORE, details)
         zones, notes = discover_zones(self.root)
         details["notes"] = notes
@@ -258,8 +263,8 @@ class RaplBackend(Backend):
             details["permission_denied"] = True
             return Availability(
                 self.name, False, self.kind,
-                f"RAPL counters exist but {', '.join(z.zone for z in denied)}/energy_uj are readable by root "
-                "only (the kernel default since CVE-2020-8694, Linux 5.10)",
+                _("RAPL counters exist but {zones}/energy_uj are readable by root only (the kernel default "
+                  "since CVE-2020-8694, Linux 5.10)").format(zones=", ".join(z.zone for z in denied)),
                 permission_fix(zones), MORE, details)
         no_range = [z.zone for z in zones if z.in_total and z.max_energy_range_uj <= 0]
         if no_range:
@@ -290,7 +295,7 @@ class RaplBackend(Backend):
     # -- measuring -------------------------------------------------------------------
     def open(self) -> RaplSession:
         av = self.require()
-        zones, _ = discover_zones(self.root)
+        zones, _notes = discover_zones(self.root)
         frozen = set(av.details.get("frozen", ()))
         zones = [z for z in zones if z.zone not in frozen]
         return RaplSession(zones, self.max_power_w)
@@ -320,7 +325,7 @@ def _advancing(zones: list[RaplZone], budget_s: float) -> dict[str, bool]:
     t_end = time.perf_counter() + budget_s
     x = 0
     while time.perf_counter() < t_end and not all(moved[z.zone] for z in zones if z.in_total):
-        for _ in range(20000):  # a little work so an idle core cannot hide progress
+        for _i in range(20000):  # a little work so an idle core cannot hide progress
             x += 1
         for z in zones:
             if not moved[z.zone] and _read_text(z.energy_file) != first[z.zone]:

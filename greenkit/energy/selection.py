@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 
 from greenkit.energy.base import BACKENDS, Backend, get_backend
 from greenkit.energy.provenance import combined_kind
+from greenkit.i18n import _
 
 __all__ = ["CPU_MEASURED_PREFERENCE", "GPU_PREFERENCE", "MIN_UPDATES_PER_WINDOW", "Selection",
            "auto_select", "resolve_backends"]
@@ -140,8 +141,8 @@ def auto_select(overrides: Mapping[str, Backend] | None = None) -> Selection:
     if not chosen:
         est = _instance("estimate", overrides)
         chosen.append(est)
-        notes.append("no CPU energy counter is readable here, so CPU energy is ESTIMATED; "
-                     "`greenkit doctor` says how to enable a counter")
+        notes.append(_("no CPU energy counter is readable here, so CPU energy is ESTIMATED; "
+                       "`greenkit doctor` says how to enable a counter"))
         notes.extend(est.availability().details.get("notes", []))
     for name in GPU_PREFERENCE:
         b = _instance(name, overrides)

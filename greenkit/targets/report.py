@@ -5,8 +5,10 @@ from __future__ import annotations
 import html
 import json
 import math
+import unicodedata
 from dataclasses import asdict, dataclass, field
 
+from greenkit.i18n import _
 from greenkit.targets.spec import Op
 
 __all__ = ["Report", "TargetResult"]
@@ -49,6 +51,20 @@ class TargetResult:
 
     def threshold_text(self) -> str:
         return Op(self.op).render(_fmt(self.threshold))
+
+
+def _method(method: str) -> str:
+    """measured / counted / estimated in the user's language."""
+    return {"measured": _("measured"), "counted": _("counted"), "estimated": _("estimated")}.get(method, method)
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal (CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
 
 
 def _fmt(v: float) -> str:
@@ -96,34 +112,38 @@ class Report:
                 return r
         raise KeyError(f"no target {target_id!r}; targets: {[r.id for r in self.results]}")
 
-    # -- renderings -------------------------------------------------------------------
+    # -- renderings (in greenkit's language: greenkit.i18n) -------------------------------
     _HEAD = ("target", "model", "measured", "threshold", "result", "how")
+
+    @staticmethod
+    def _head() -> tuple[str, ...]:
+        return (_("target"), _("model"), _("measured"), _("threshold"), _("result"), _("how"))
 
     def _rows(self):
         for r in self.results:
-            verdict = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}[r.status]
-            how = f"{r.method}: {r.how}" if r.method else r.how
+            verdict = {"pass": _("PASS"), "fail": _("FAIL"), "error": _("ERROR")}[r.status]
+            how = f"{_method(r.method)}: {r.how}" if r.method else r.how
             if r.reason:
                 how = f"{how} -- {r.reason}" if how else r.reason
             yield (r.id, r.artefact, r.value_text(), r.threshold_text(), verdict, how)
 
     def _footer(self) -> str:
         n_pass = sum(r.passed for r in self.results)
-        parts = [f"{n_pass}/{len(self.results)} targets passed"]
+        parts = [_("{passed}/{total} targets passed").format(passed=n_pass, total=len(self.results))]
         if self.verified_by:
-            parts.append(f"verified by {self.verified_by}")
+            parts.append(_("verified by {who}").format(who=self.verified_by))
         if self.duration_s:
             parts.append(f"{self.duration_s:.1f} s")
         return "; ".join(parts)
 
     def __str__(self) -> str:
-        lines = [f"{self.title} ({self.lab}) report card"]
+        lines = [_("{title} ({lab}) report card").format(title=_(self.title), lab=self.lab)]
         if self.error:
-            lines.append(f"COULD NOT CHECK: {self.error}")
-        rows = [self._HEAD, *self._rows()]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(self._HEAD) - 1)]
+            lines.append(_("COULD NOT CHECK: {error}").format(error=self.error))
+        rows = [self._head(), *self._rows()]
+        widths = [max(_width(r[i]) for r in rows) for i in range(len(self._HEAD) - 1)]
         for r in rows:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
+            lines.append("  ".join(_pad(c, w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
         lines.append(self._footer())
         lines += self.notes
         return "\n".join(lines)
@@ -132,19 +152,20 @@ class Report:
         return f"<Report {self.lab}: {'PASSED' if self.passed else 'NOT PASSED'}, {self._footer()}>"
 
     def _repr_html_(self) -> str:
-        colour = {"PASS": "#1a7f37", "FAIL": "#cf222e", "ERROR": "#9a6700"}
-        head = "".join(f"<th style='text-align:left'>{h}</th>" for h in self._HEAD)
+        colour = {"pass": "#1a7f37", "fail": "#cf222e", "error": "#9a6700"}
+        head = "".join(f"<th style='text-align:left'>{h}</th>" for h in self._head())
         body = ""
-        for row in self._rows():
+        for result, row in zip(self.results, self._rows(), strict=True):
             cells = []
             for i, c in enumerate(row):
-                style = f" style='color:{colour[c]};font-weight:bold'" if i == 4 else ""
+                style = f" style='color:{colour[result.status]};font-weight:bold'" if i == 4 else ""
                 cells.append(f"<td{style}>{html.escape(c)}</td>")
             body += "<tr>" + "".join(cells) + "</tr>"
-        err = (f"<p style='color:#cf222e'><b>Could not check:</b> {html.escape(self.error)}</p>"
+        err = (f"<p style='color:#cf222e'><b>{html.escape(_('Could not check:'))}</b> {html.escape(self.error)}</p>"
                if self.error else "")
         notes = "".join(f"<br><small>{html.escape(n)}</small>" for n in self.notes)
-        return (f"<div><h4>{html.escape(self.title)} &mdash; report card</h4>{err}"
+        title = html.escape(_("{title} — report card").format(title=_(self.title)))
+        return (f"<div><h4>{title}</h4>{err}"
                 f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
                 f"<p><small>{html.escape(self._footer())}</small>{notes}</p></div>")
 
