@@ -116,9 +116,9 @@ def test_every_unit_of_every_lab_can_be_translated(lab, monkeypatch):
     nb = nbformat.read(SOLUTIONS / lab / f"{lab}.ipynb", as_version=4)
     units = catalogue.extract_units(nb)
     po = polib.POFile()
-    for u in units:  # markdown: a mark after the first line (headings stay first); code: a prefix
-        mark = u.msgid.replace("\n", "\n中文\n", 1) if u.kind == "markdown" else "中文：" + u.msgid
-        po.append(polib.POEntry(msgctxt=u.cell_id, msgid=u.msgid, msgstr=mark if "中文" in mark else mark + " 中文"))
+    for u in units:  # markdown: a paragraph added at the end (headings stay first); code: a prefix
+        mark = u.msgid + "\n\n中文" if u.kind == "markdown" else "中文：" + u.msgid
+        po.append(polib.POEntry(msgctxt=u.cell_id, msgid=u.msgid, msgstr=mark))
     out, problems = catalogue.translate_notebook(nb, lab, po=po)
     assert not problems, "\n".join(map(str, problems))
     for a, b in zip(nb.cells, out.cells, strict=True):
