@@ -11,6 +11,21 @@
    + ``verify``, the code the fresh-process checker runs) with their margins (> 0 passes); the
    self-checks (KV-cache and speculative energy per token, on a prompt the seed picks from the held-out
    text); and FP32 / INT8 / INT4 perplexity, size, tokens/s and J/token of decoding.
+
+Recorded 2026-12-02 on the 2-core AMD EPYC VM (no RAPL: energy estimated, CPU time x 10 W/thread),
+torch 2.14.1, torchao 0.18.0, at load average 21-22 (about ten processes per core):
+
+- solution notebook: 270 s at load 16-20 (one run, nbclient); the round trip's autograde of it 338 s at
+  load ~22 (27/27 auto-graded points; untouched student 0/30). The 150 s budget could not be timed on an
+  idle machine in this session.
+- choices GROUP_SIZE=32, K=2. Report card (deterministic, identical for seeds 0-2): int4-perplexity
+  +0.581 (threshold 0.7, margin +0.119), int4-size 0.167 (threshold 0.2, margin +0.033); checker 16-27 s.
+- self-checks, seeds 0/1/2: KV-cache decode J/token at context 112 = 0.288/0.280/0.336 of recomputation
+  (<= 0.5); speculative output identical 3/3, J/token 0.822/0.653/0.793 of plain decoding (< 1),
+  acceptance 0.75/0.91/0.69.
+- decode 32 tokens, batch 1, 1 thread (J/token estimated): FP32 71.5 tok/s 29.0 mJ/token, ppl 73.11;
+  torchao INT8 weight-only 41.5 tok/s (2.06x FP32 energy), ppl 73.11; ours INT8 g=32 0.290 of the size,
+  60.7 tok/s (1.14x), ppl 73.11; ours INT4 g=32 0.167 of the size, 24.5 tok/s (5.07x), ppl 73.69.
 """
 
 from __future__ import annotations
