@@ -15,9 +15,10 @@
 Recorded 2026-12-02 on the 2-core AMD EPYC VM (no RAPL: energy estimated, CPU time x 10 W/thread),
 torch 2.14.1, torchao 0.18.0, at load average 21-22 (about ten processes per core):
 
-- solution notebook: 270 s at load 16-20 (one run, nbclient); the round trip's autograde of it 338 s at
-  load ~22 (27/27 auto-graded points; untouched student 0/30). The 150 s budget could not be timed on an
-  idle machine in this session.
+- solution notebook: 270 s at load 16-20 and 189 s at load 22 (nbclient), of which 45 s CPU time in the
+  kernel and the checker process it starts (getrusage of children): the rest is waiting for a core. The
+  round trip's autograde of it took 338 s at load ~22 (27/27 auto-graded points; untouched student 0/30).
+  The 150 s budget could not be timed on an idle machine in this session; 45 s of CPU suggests it holds.
 - choices GROUP_SIZE=32, K=2. Report card (deterministic, identical for seeds 0-2): int4-perplexity
   +0.581 (threshold 0.7, margin +0.119), int4-size 0.167 (threshold 0.2, margin +0.033); checker 16-27 s.
 - self-checks, seeds 0/1/2: KV-cache decode J/token at context 112 = 0.288/0.280/0.336 of recomputation
