@@ -125,7 +125,10 @@ def flip_rate(k: int, tmp: Path) -> dict:
         res = [t for t in rep.get("results", []) if t.get("id") == "channel-energy"]
         if not res:
             return None, False, rep.get("error", "")
-        return res[0].get("value"), res[0].get("status") == "pass", res[0].get("method") or ""
+        value = res[0].get("value")
+        # the energy verdict itself (the target's status also carries the spec's accuracy gate, which an
+        # untrained narrow model fails whatever the energy)
+        return value, value is not None and value <= res[0].get("threshold", 0.7), res[0].get("method") or ""
 
     # the background: notebooks of the quick lab executing, two at a time, for as long as needed
     from course import classroom
