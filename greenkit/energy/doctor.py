@@ -11,6 +11,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import greenkit
@@ -23,6 +24,7 @@ from greenkit.energy.selection import (
     auto_select,
 )
 from greenkit.i18n import _
+from greenkit.toolchain import cpp_compiler
 
 __all__ = ["add_arguments", "diagnose", "run"]
 
@@ -48,7 +50,8 @@ def _environment() -> dict:
     return {"os": platform.system(), "kernel": platform.release(), "python": sys.version.split()[0],
             "cpu": model, "logical_cpus": os.cpu_count(), "euid": os.geteuid() if hasattr(os, "geteuid") else None,
             "virtualisation": hints, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY") or None,
-            "omp_wait_policy_set_by_greenkit": greenkit.OMP_WAIT_POLICY_SET_BY_GREENKIT}
+            "omp_wait_policy_set_by_greenkit": greenkit.OMP_WAIT_POLICY_SET_BY_GREENKIT,
+            "cpp_compiler": asdict(cpp_compiler())}
 
 
 def _probe_rapl(b: RaplBackend, budget_s: float = 0.2) -> dict:
@@ -127,6 +130,14 @@ def _omp_line(env: dict) -> str:
     return _("PASSIVE, from the environment (idle PyTorch threads sleep)")
 
 
+def _compiler_line(check: dict) -> str:
+    """torch.compile builds CPU kernels with a C++ compiler (lab 3 compiles its INT8 model)."""
+    if check["available"]:
+        return _("torch.compile: C++ compiler {compiler}").format(compiler=check["compiler"])
+    return _("torch.compile: no C++ compiler ({reason}); lab 3 then runs its INT8 model eagerly, "
+             "which still earns the points. To compile: {fix}").format(reason=check["reason"], fix=check["fix"])
+
+
 def _text(d: dict) -> str:
     env = d["environment"]
     out = [_("greenkit doctor: energy sources on this machine"), "",
@@ -135,6 +146,7 @@ def _text(d: dict) -> str:
            + (_("; looks like: {hints}").format(hints=", ".join(env["virtualisation"]))
               if env["virtualisation"] else ""),
            "  " + _("OpenMP waiting: {policy}").format(policy=_omp_line(env)),
+           "  " + _compiler_line(env["cpp_compiler"]),
            ""]
     for s in d["sources"]:
         mark = "yes" if s["available"] else "no "

@@ -69,3 +69,23 @@ def test_doctor_reports_the_openmp_wait_policy(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     _, out = run_cli(["--powercap-root", str(tmp_path / "none")], capsys)
     assert "OpenMP waiting: PASSIVE" in out and "spin" not in out.split("OpenMP waiting:")[1].splitlines()[0]
+
+
+def test_doctor_says_whether_torch_compile_has_a_compiler(tmp_path, capsys, monkeypatch):
+    """Does doctor name the C++ compiler torch.compile would use, and say the fix when there is none?"""
+    from greenkit import toolchain
+
+    monkeypatch.setenv("CXX", "g++-does-not-exist")
+    toolchain.cpp_compiler.cache_clear()
+    try:
+        _, out = run_cli(["--powercap-root", str(tmp_path / "none")], capsys)
+        line = next(ln for ln in out.splitlines() if "torch.compile" in ln)
+        assert "no C++ compiler" in line and "g++-does-not-exist" in line and "eagerly" in line
+        assert doctor.diagnose(tmp_path / "none")["environment"]["cpp_compiler"]["available"] is False
+    finally:
+        toolchain.cpp_compiler.cache_clear()
+    monkeypatch.delenv("CXX")
+    toolchain.cpp_compiler.cache_clear()
+    if toolchain.cpp_compiler().available:
+        _, out = run_cli(["--powercap-root", str(tmp_path / "none")], capsys)
+        assert f"torch.compile: C++ compiler {toolchain.cpp_compiler().compiler}" in out
