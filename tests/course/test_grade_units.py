@@ -417,3 +417,23 @@ def test_command_says_what_is_missing(tmp_path, capsys):
     add_arguments(parser)
     assert run(parser.parse_args(["lab09_none", "--course", str(tmp_path)])) == 2
     assert "solutions/lab09_none/lab09_none.ipynb" in capsys.readouterr().err
+
+
+def test_zero_policy_zeroes_after_the_evidence_and_keeps_limit_messages():
+    """Does "zero" fail only the grade cells after the flagged cell, keeping a limit's message for the feedback?"""
+    from greenkit.course.grade import apply_tamper_policy
+
+    nb = new_notebook(cells=[_cell("code", "t1", grade_id="t1", grade=True, points=1),
+                             _cell("code", "x", grade_id="a", solution=True),
+                             _cell("code", "t2", grade_id="t2", grade=True, points=1),
+                             _cell("code", "t3", grade_id="t3", grade=True, points=1)])
+    limit = {"output_type": "error", "ename": "GreenkitLimit", "evalue": "wall-time limit", "traceback": []}
+    cells = [{"index": i, "outputs": [limit] if i == 3 else [], "execution_count": None} for i in range(4)]
+    flags = [{"kind": "monkeypatch", "cell": 1, "evidence": "assigns torch.equal", "source": "static"}]
+    apply_tamper_policy(nb, cells, flags, "zero")
+    assert cells[0]["outputs"] == [] and cells[1]["outputs"] == []
+    assert "torch.equal" in cells[2]["outputs"][0]["evalue"]
+    assert [o["ename"] for o in cells[3]["outputs"]] == ["GreenkitLimit", "GreenkitTamperZeroed"]
+    untouched = [{"index": i, "outputs": [], "execution_count": None} for i in range(4)]
+    apply_tamper_policy(nb, untouched, flags, "flag")
+    assert all(c["outputs"] == [] for c in untouched)

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["grade", "ClassResult", "add_arguments", "run", "GradeSettings", "Limits"]
+__all__ = ["grade", "ClassResult", "add_arguments", "run", "apply_tamper_policy", "GradeSettings", "Limits"]
 
 from greenkit.course.grade.limits import GradeSettings, Limits  # noqa: E402  (light: traitlets only)
 
@@ -119,7 +119,7 @@ def _fail_unrun_grade_cells(nb, cells: list[dict], res: dict) -> None:
     cells[:] = sorted(by_index.values(), key=lambda c: c["index"])
 
 
-def _apply_tamper_policy(nb, cells: list[dict], flags: list[dict], policy: str) -> None:
+def apply_tamper_policy(nb, cells: list[dict], flags: list[dict], policy: str) -> None:
     """``zero``: grade cells after the first cell with static evidence get an error (all grade cells when
     the only evidence is from the run: the probe or an artefact, which name no cell)."""
     if policy != "zero" or not flags:
@@ -129,7 +129,8 @@ def _apply_tamper_policy(nb, cells: list[dict], flags: list[dict], policy: str) 
     why = "; ".join(f["evidence"] for f in flags[:3])
     for c in cells:
         if c["index"] > first and _is_grade(nb.cells[c["index"]]):
-            c["outputs"] = [_error_output("GreenkitTamperZeroed", f"zeroed for tampering evidence: {why}")]
+            kept = [o for o in c["outputs"] if o.get("output_type") == "error"]   # e.g. a limit's message
+            c["outputs"] = kept + [_error_output("GreenkitTamperZeroed", f"zeroed for tampering evidence: {why}")]
 
 
 def _settings_from_config(course: Path) -> GradeSettings:
@@ -217,7 +218,7 @@ def grade(lab: str, students: list[str] | None = None, *, course: str | Path | N
             cells = [{"index": i, "outputs": [_error_output("GreenkitGradingError", res["error"])],
                       "execution_count": None} for i, c in enumerate(nb.cells) if c.cell_type == "code"]
         _fail_unrun_grade_cells(nb, cells, res)
-        _apply_tamper_policy(nb, cells, row["flags"], settings.on_tamper)
+        apply_tamper_policy(nb, cells, row["flags"], settings.on_tamper)
         out = gbk.write_grades(course, lab, student, lab, nb, cells, folder, state_dir)
         if not out.get("success"):
             row["status"] = "error"
