@@ -62,7 +62,8 @@ def throughput(n: int, tmp: Path) -> dict:
     return out
 
 
-def sandbox_overhead(repeats: int, tmp: Path) -> dict:
+def _honest_job(tmp: Path, student: str) -> dict:
+    """A grading job (what the runner sends a worker) for the test class's honest lab00 notebook."""
     import base64
     import io
     import tarfile
@@ -70,10 +71,8 @@ def sandbox_overhead(repeats: int, tmp: Path) -> dict:
     import nbformat
     from course import classroom
 
-    from greenkit.course.grade import execute
     from greenkit.course.grade.limits import GradeSettings, Limits
     from greenkit.course.grade.restore import instructor_template, restore
-    from greenkit.course.grade.sandbox import SandboxStatus, probe
 
     course = tmp / "ov" / "course"
     if not course.exists():
@@ -84,9 +83,16 @@ def sandbox_overhead(repeats: int, tmp: Path) -> dict:
     r = restore((course / "submitted" / "honest" / classroom.LAB / f"{classroom.LAB}.ipynb").read_text(), t)
     buf = io.BytesIO()
     tarfile.open(fileobj=buf, mode="w:gz").close()
-    job = {"student": "honest", "lab": classroom.LAB, "notebook_name": classroom.LAB,
-           "notebook": nbformat.writes(r.nb), "student_cells": r.student_cells,
-           "files": base64.b64encode(buf.getvalue()).decode(), "settings": settings.to_dict()}
+    return {"student": student, "lab": classroom.LAB, "notebook_name": classroom.LAB,
+            "notebook": nbformat.writes(r.nb), "student_cells": r.student_cells,
+            "files": base64.b64encode(buf.getvalue()).decode(), "settings": settings.to_dict()}
+
+
+def sandbox_overhead(repeats: int, tmp: Path) -> dict:
+    from greenkit.course.grade import execute
+    from greenkit.course.grade.sandbox import SandboxStatus, probe
+
+    job = _honest_job(tmp, "honest")
     sandboxed = probe()
     off = SandboxStatus(False, "benchmark: unsandboxed baseline", None, sandboxed.privileged)
     times = {"sandboxed": [], "unsandboxed": []}
@@ -108,7 +114,7 @@ def sandbox_overhead(repeats: int, tmp: Path) -> dict:
 def flip_rate(k: int, tmp: Path) -> dict:
     from greenkit import zoo
     from greenkit.course.grade import execute, runner
-    from greenkit.course.grade.limits import GradeSettings, Limits
+    from greenkit.course.grade.limits import Limits
     from greenkit.targets.check import CheckCall, submit
 
     folder = tmp / "flip"
@@ -131,29 +137,10 @@ def flip_rate(k: int, tmp: Path) -> dict:
         return value, value is not None and value <= res[0].get("threshold", 0.7), res[0].get("method") or ""
 
     # the background: notebooks of the quick lab executing, two at a time, for as long as needed
-    from course import classroom
     stop = threading.Event()
-    course = tmp / "ov" / "course"
-    if not course.exists():
-        classroom.build_course(tmp / "ov", ["honest"])
 
     def background():
-        import base64
-        import io
-        import tarfile
-
-        import nbformat
-
-        from greenkit.course.grade.restore import instructor_template, restore
-        settings = GradeSettings(limits=Limits(wall_s=900, memory_bytes=2 * 2**30))
-        t = instructor_template(course / "solutions" / classroom.LAB / f"{classroom.LAB}.ipynb",
-                                settings.code_stub, settings.text_stub)
-        r = restore((course / "submitted" / "honest" / classroom.LAB / f"{classroom.LAB}.ipynb").read_text(), t)
-        buf = io.BytesIO()
-        tarfile.open(fileobj=buf, mode="w:gz").close()
-        job = {"student": "bg", "lab": classroom.LAB, "notebook_name": classroom.LAB,
-               "notebook": nbformat.writes(r.nb), "student_cells": r.student_cells,
-               "files": base64.b64encode(buf.getvalue()).decode(), "settings": settings.to_dict()}
+        job = _honest_job(tmp, "bg")
         while not stop.is_set():
             runner.grade_task(job)
 

@@ -18,6 +18,16 @@ def _labs(names: list[str], lang: str, all_sources: bool) -> list[str]:
     return lab_names() if all_sources else translated_labs(lang)
 
 
+def _emit(text: str, output: str | None) -> int:
+    """Write ``text`` to the file ``output`` (UTF-8), or print it; exit status 0."""
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m greenkit.i18n",
                                      description="GreenKit translations: lab catalogues and messages")
@@ -89,12 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                       "", "English:", "", *(f"    {ln}" for ln in item["english"].splitlines()), "",
                       f"{args.lang}:", "", *(f"    {ln}" for ln in (item["chinese"] or "(missing)").splitlines()), ""]
         text = "\n".join(lines)
-        if args.output:
-            with open(args.output, "w", encoding="utf-8") as f:
-                f.write(text + "\n")
-        else:
-            print(text)
-        return 0
+        return _emit(text, args.output)
     if args.cmd == "solution":
         import shutil
         from pathlib import Path
@@ -116,12 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
         text = json.dumps(catalogue.export_entries(args.lab, args.lang, everything=args.all),
                           ensure_ascii=False, indent=1)
-        if args.output:
-            with open(args.output, "w", encoding="utf-8") as f:
-                f.write(text + "\n")
-        else:
-            print(text)
-        return 0
+        return _emit(text, args.output)
     if args.cmd == "import":
         import json
 
