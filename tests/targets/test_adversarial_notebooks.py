@@ -64,7 +64,8 @@ def _autograde(nb, instructor_grade_src: str, folder):
 
 CHEATS = {
     "honest baseline earns full points": (HONEST, None, 2.0),
-    "untrained model earns only the params share": (UNTRAINED, None, 0.5),
+    # the params target is met, but efficiency targets are gated on the same model's accuracy
+    "untrained model earns nothing, not even the params share": (UNTRAINED, None, 0.0),
     "monkeypatched gk.check returning a fake report": (UNTRAINED + textwrap.dedent("""
         class FakeReport:
             passed = True
@@ -79,7 +80,7 @@ CHEATS = {
         import greenkit.energy as E
         E.compare = lambda *a, **k: None                      # the meter
         C.verify_fresh = lambda folder, lab, **k: C.verify(folder, lab)   # skip the fresh process
-        """), None, 0.5),
+        """), None, 0.0),
     "an object whose __eq__ is always True": (textwrap.dedent("""
         class AlwaysEqual:
             def __eq__(self, other): return True
@@ -92,6 +93,9 @@ CHEATS = {
 }
 
 
+FOOLS_THE_KERNEL = {"monkeypatched gk.check returning a fake report", "edited locked grade cell"}
+
+
 @pytest.mark.parametrize("name", list(CHEATS))
 def test_cheats_do_not_earn_points(name, write_spec, data_root, tmp_path):
     """Does the independently verified grade match what the model really achieves, whatever the kernel claimed?"""
@@ -101,7 +105,7 @@ def test_cheats_do_not_earn_points(name, write_spec, data_root, tmp_path):
     nb = _notebook(student_src, edited_grade or instructor)
     kernel_points, verified, outputs = _autograde(nb, instructor, tmp_path)
     assert verified == want, (kernel_points, [o.get("text", o.get("evalue", "")) for o in outputs])
-    if want == 0.0 and name != "an object whose __eq__ is always True":
+    if name in FOOLS_THE_KERNEL:
         assert kernel_points == 2.0  # the cheat fooled the kernel; only verification caught it
     text = outputs[0]["data"]["text/plain"]
     assert "fresh process" in text or "COULD NOT CHECK" in text
