@@ -162,6 +162,13 @@ class _Span:
     full_line: bool = False   # comment: the comment is alone on its line(s)
 
 
+def _concatenated(node: ast.AST) -> list[ast.AST]:
+    """The operands of ``a + b + ...`` (a message built by concatenation), or ``[node]``."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _concatenated(node.left) + _concatenated(node.right)
+    return [node]
+
+
 def _string_nodes(tree: ast.AST) -> list[tuple[ast.AST, str]]:
     """The string nodes a student reads, with their kind (see module docstring)."""
     found: list[tuple[ast.AST, str]] = []
@@ -174,15 +181,21 @@ def _string_nodes(tree: ast.AST) -> list[tuple[ast.AST, str]]:
             first = node.body[0]
             if isinstance(first, ast.Expr) and is_str(first.value):
                 found.append((first.value, "docstring"))
-        if isinstance(node, ast.Assert) and node.msg is not None and is_str(node.msg):
-            found.append((node.msg, "string"))
+        if isinstance(node, ast.Assert) and node.msg is not None:
+            found += [(n, "string") for n in _concatenated(node.msg) if is_str(n)]
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) and node.value.values
+                and all(isinstance(t, ast.Name) and t.id.isupper() for t in node.targets)
+                and all(isinstance(v, ast.Constant) and isinstance(v.value, str) and " " in v.value
+                        for v in node.value.values)):
+            # a table of messages (e.g. WHAT_TO_CHANGE: target id -> advice): its values, not its keys
+            found += [(v, "string") for v in node.value.values]
         if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
             found += [(a, "string") for a in node.exc.args if is_str(a)]
         if isinstance(node, ast.Call):
             func = node.func
             name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
             if name == "print":
-                found += [(a, "string") for a in node.args if is_str(a)]
+                found += [(n, "string") for a in node.args for n in _concatenated(a) if is_str(n)]
             for kw in node.keywords:
                 if kw.arg in _PLOT_KEYWORDS or (kw.arg == "name" and name in _PLOT_CALLS):
                     values = kw.value.elts if isinstance(kw.value, (ast.Tuple, ast.List)) else [kw.value]

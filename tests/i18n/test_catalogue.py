@@ -248,3 +248,30 @@ def test_checks_tolerate_rewrapping_and_final_full_stops():
     chinese = "调用 `quantize_(model, config)`，见 https://docs.pytorch.org/ao/。它会替换权重。"
     assert cat.check_pair(english, chinese, "markdown") == []
     assert cat.check_pair("int8 (out, in), (out, 1)", "int8 (out, in), (out, 1)", "comment") == []
+
+
+REPORT_CELL = '''WHAT_TO_CHANGE = {"sparse-sparsity": "raise SPARSITY (Part 3)", "energy": "keep fewer channels"}
+MODES = {"minmax": "minmax"}
+assert report.passed, "not every target passed: " + "; ".join(WHAT_TO_CHANGE[r] for r in failed)
+print("\\nA sample:\\n" + text)'''
+
+
+def test_messages_built_by_concatenation_and_message_tables_are_extracted():
+    """Are the pieces of an assert/print message built with `+`, and the values (not keys) of an ALL-CAPS
+    table of prose messages, extracted and translated in place, with the code otherwise unchanged?"""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(REPORT_CELL)]
+    nb.cells[0].id = "rc"
+    msgids = {u.msgid for u in cat.extract_units(nb)}
+    assert {"raise SPARSITY (Part 3)", "keep fewer channels", "not every target passed: ",
+            "\\nA sample:\\n"} <= msgids
+    assert not {"sparse-sparsity", "energy", "minmax"} & msgids, msgids
+    zh = {("rc", "raise SPARSITY (Part 3)"): "提高 SPARSITY（第 3 部分）",
+          ("rc", "keep fewer channels"): "保留更少的通道",
+          ("rc", "not every target passed: "): "并非所有目标都已达成：",
+          ("rc", "\\nA sample:\\n"): "\\n一个样本：\\n"}
+    out, problems = cat.translate_notebook(nb, "fake", po=_po(zh))
+    assert problems == []
+    code = out.cells[0].source
+    assert '"sparse-sparsity": "提高 SPARSITY（第 3 部分）"' in code and '{"minmax": "minmax"}' in code
+    assert 'assert report.passed, "并非所有目标都已达成：" + ' in code and 'print("\\n一个样本：\\n" + text)' in code
