@@ -178,3 +178,15 @@ def test_a_gate_on_another_artefact_is_refused(tmp_path):
                                 '[[target]]\nkind = "sparsity_min"\nthreshold = 0.5\nartefact = "b"\ngated_by = "acc"\n')
     with pytest.raises(ValueError, match="same artefact"):
         load_spec(path)
+
+
+@pytest.mark.parametrize("lab, names, arch", [("lab02_pruning", {"sparse", "channel"}, "FashionCNN"),
+                                              ("lab04_distillation", {"student", "scratch"}, "FashionCNN"),
+                                              ("lab05_snn", {"snn"}, "SpikingMLP")])
+def test_labs_whose_models_are_zoo_architectures_refuse_other_graphs(lab, names, arch):
+    """Do the labs that submit zoo models name their architecture, so an exported graph of another
+    forward (weights hidden behind a decoy, a branch on batch size) is refused, not measured?"""
+    from greenkit.targets import load_spec
+
+    artefacts = load_spec(lab).artefacts
+    assert {n for n, a in artefacts.items() if a.arch == arch} == names
