@@ -12,18 +12,24 @@ from greenkit import toolchain
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     toolchain.cpp_compiler.cache_clear()
+
+
+def _only_on_path(monkeypatch, folder, name: str, system: str):
+    """Pretend to be ``system`` with an executable ``name`` the only thing on PATH and no $CXX."""
+    exe = folder / name
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    monkeypatch.setattr(platform, "system", lambda: system)
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setenv("PATH", str(folder))
+    return exe
     yield
     toolchain.cpp_compiler.cache_clear()
 
 
 def test_linux_finds_gpp_on_path(monkeypatch, tmp_path):
     """Is a g++ on PATH reported as available, with its path?"""
-    gpp = tmp_path / "g++"
-    gpp.write_text("#!/bin/sh\n")
-    gpp.chmod(0o755)
-    monkeypatch.setattr(platform, "system", lambda: "Linux")
-    monkeypatch.delenv("CXX", raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path))
+    gpp = _only_on_path(monkeypatch, tmp_path, "g++", "Linux")
     check = toolchain.cpp_compiler()
     assert check.available and check.compiler == str(gpp) and check.fix == ""
 
@@ -50,12 +56,7 @@ def test_windows_needs_cl(monkeypatch, tmp_path):
 
 def test_macos_clang_stub_without_xcode_tools_is_not_a_compiler(monkeypatch, tmp_path):
     """Is macOS's /usr/bin/clang++ stub rejected when xcode-select says the tools are missing?"""
-    stub = tmp_path / "clang++"
-    stub.write_text("#!/bin/sh\n")
-    stub.chmod(0o755)
-    monkeypatch.setattr(platform, "system", lambda: "Darwin")
-    monkeypatch.delenv("CXX", raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path))
+    _only_on_path(monkeypatch, tmp_path, "clang++", "Darwin")
     monkeypatch.setattr(toolchain, "_xcode_tools_installed", lambda: False)
     check = toolchain.cpp_compiler()
     assert not check.available and "xcode-select --install" in check.fix
