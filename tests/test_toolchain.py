@@ -12,6 +12,8 @@ from greenkit import toolchain
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     toolchain.cpp_compiler.cache_clear()
+    yield
+    toolchain.cpp_compiler.cache_clear()
 
 
 def _only_on_path(monkeypatch, folder, name: str, system: str):
@@ -23,8 +25,6 @@ def _only_on_path(monkeypatch, folder, name: str, system: str):
     monkeypatch.delenv("CXX", raising=False)
     monkeypatch.setenv("PATH", str(folder))
     return exe
-    yield
-    toolchain.cpp_compiler.cache_clear()
 
 
 def test_linux_finds_gpp_on_path(monkeypatch, tmp_path):
