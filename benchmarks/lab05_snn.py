@@ -7,8 +7,9 @@
 1. Executes ``solutions/lab05_snn/lab05_snn.ipynb`` (a copy, in a temporary folder) with nbclient
    and prints its wall time against the 150 s budget, and the training time the notebook printed.
 2. For each seed, runs the report card's steps with the solution notebook's own functions
-   (its code cells up to ``train_snn``, executed here): a fresh ``gk.zoo.SpikingMLP`` initialised
-   with the seed, ``train_snn(..., seed=seed)`` on the notebook's 20,000 images, then the lab's
+   (its code cells up to ``train_snn``, executed here) and its choices (``NUM_STEPS``, ``THRESHOLD``,
+   ``RATE_PENALTY``): a fresh ``gk.zoo.SpikingMLP`` initialised with the seed,
+   ``train_snn(..., seed=seed, rate_penalty=RATE_PENALTY)`` on the notebook's 20,000 images, then the lab's
    targets evaluated on the saved artefact (``gk.targets.submit`` + ``verify``, the same code the
    fresh-process checker runs). Prints each target's value and margin (> 0 passes), the hidden
    spike rate, and the accuracy on the full 10,000-image test split for the record.
@@ -78,7 +79,7 @@ def run_seed(ns: dict, seed: int) -> dict:
     snn = gk.zoo.SpikingMLP(hidden=(256,), num_steps=ns["NUM_STEPS"], beta=ns["BETA"], threshold=ns["THRESHOLD"])
     x, y = gk.data.load("train", n_per_class=2000)
     t0 = time.perf_counter()
-    ns["train_snn"](snn, x, y, epochs=1, batch_size=64, lr=1e-2, seed=seed)
+    ns["train_snn"](snn, x, y, epochs=1, batch_size=64, lr=1e-2, seed=seed, rate_penalty=ns["RATE_PENALTY"])
     train_s = time.perf_counter() - t0
     snn = snn.cpu().eval()
     with tempfile.TemporaryDirectory(prefix="bench-lab05-seed-") as tmp:

@@ -155,7 +155,7 @@ def test_lab05_silent_network_and_too_many_steps_fail(tmp_path, monkeypatch):
         silent.fcs[0].weight.mul_(0.01)                  # too weak to reach the threshold: no spikes
     message, report = _run_report_card("lab05_snn", "test_report", {"snn": silent.eval(), "losses": []})
     assert not report["accuracy"].passed
-    assert "NUM_STEPS and THRESHOLD" in message
+    assert "NUM_STEPS, THRESHOLD and RATE_PENALTY" in message
 
     too_long = gk.zoo.SpikingMLP(hidden=(256,), num_steps=40, beta=0.9, threshold=1.0).eval()
     message, report = _run_report_card("lab05_snn", "test_report", {"snn": too_long, "losses": []})
