@@ -7,7 +7,7 @@ then runs the released notebook's own report-card cell (locked, so the student's
 instructor's) on them. The cell calls the real fresh-process checker. The checks:
 
 - the report card fails, and its message names the choice (SPARSITY, CHANNELS, T_BEST/ALPHA_BEST,
-  CALIBRATION/PCT) that moves the failed target;
+  CALIBRATION/PCT, NUM_STEPS/THRESHOLD/RATE_PENALTY) that moves the failed target;
 - the report card pays 0 points: garbage that meets an efficiency target by being wrong (an all-zero
   model is "sparse" and "small", an untrained narrow one "cheap") earns nothing.
 """
@@ -147,7 +147,8 @@ def test_lab04_student_ignoring_the_teacher_fails(tmp_path, monkeypatch):
 
 
 def test_lab05_silent_network_and_too_many_steps_fail(tmp_path, monkeypatch):
-    """An untrained SNN that never fires (cheap, sparse, useless) earns 0; NUM_STEPS = 40 is named as the fix?"""
+    """An untrained SNN that never fires (cheap, sparse, useless) earns 0; NUM_STEPS = 40 and a threshold so low the
+    hidden layer fires all the time are each named as the fix?"""
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)
     silent = gk.zoo.SpikingMLP(hidden=(256,), num_steps=25, beta=0.9, threshold=1.0)
@@ -160,6 +161,11 @@ def test_lab05_silent_network_and_too_many_steps_fail(tmp_path, monkeypatch):
     too_long = gk.zoo.SpikingMLP(hidden=(256,), num_steps=40, beta=0.9, threshold=1.0).eval()
     message, report = _run_report_card("lab05_snn", "test_report", {"snn": too_long, "losses": []})
     assert not report["time-steps"].passed and "NUM_STEPS of at most 25" in message
+
+    chatty = gk.zoo.SpikingMLP(hidden=(256,), num_steps=25, beta=0.9, threshold=0.01).eval()  # fires all the time
+    message, report = _run_report_card("lab05_snn", "test_report", {"snn": chatty, "losses": []})
+    assert report["spike-rate"].value > 0.2 and not report["spike-rate"].passed
+    assert "raise THRESHOLD or RATE_PENALTY" in message
 
 
 def test_lab01_model_b_too_wide_fails_with_what_to_change(tmp_path, monkeypatch):
