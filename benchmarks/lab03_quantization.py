@@ -4,8 +4,9 @@
 
 1. Executes solutions/lab03_quantization/lab03_quantization.ipynb with nbclient and prints its
    wall time against the 150 s budget (with the machine's load average, since CPUs here are shared).
-2. For seeds 0, 1, 2 runs the key steps directly, with the notebook's own cells (seed = the QAT
-   fine-tune's seed and the choice of calibration images):
+2. For seeds 0, 1, 2 runs the key steps directly, with the notebook's own cells and the student's
+   choice read from it (``CALIBRATION``, ``PCT``; seed = the QAT fine-tune's seed and the choice of
+   calibration images):
    INT8 (own weights + percentile-calibrated activations) and INT4 (packed, after QAT) accuracy drop
    and size ratio vs the targets of greenkit/targets/specs/lab03_quantization.toml, and the torchao
    INT8 latency / energy ratios to FP32 (batch 256) measured with gk.compare; then, as in the
@@ -48,8 +49,9 @@ def margins(seeds=(0, 1, 2)) -> None:
     src = cells()
     ns: dict = {}
     for gid in ("setup", "quant_basics", "quantize_weight", "sqnr", "int4_pack", "fake_quant", "calibrate",
-                "int8_torchao"):
+                "int8_torchao", "choose_calibration"):
         exec(src[gid], ns)
+    print(f"the solution's choice: CALIBRATION = {ns['CALIBRATION']!r}, PCT = {ns['PCT']}", flush=True)
     # the model-building cell without its printing loop
     exec(src["quant-models"].split("int8_w = ")[0], ns)
     exec(src["qat-run"].split("t0 = time.perf_counter()")[0], ns)
@@ -65,7 +67,7 @@ def margins(seeds=(0, 1, 2)) -> None:
         t0 = time.perf_counter()
         g = torch.Generator().manual_seed(seed)
         calib = x_all[torch.randperm(len(x_all), generator=g)[:1000]]
-        ranges = ns["calibrate"](baseline, [calib[i:i + 250] for i in range(0, 1000, 250)], "percentile")
+        ranges = ns["calibrate"](baseline, [calib[i:i + 250] for i in range(0, 1000, 250)], ns["CALIBRATION"], ns["PCT"])
         int8 = ns["quantize_mlp"](baseline, 8, ranges)
         int4 = ns["quantize_mlp"](ns["qat_finetune"](baseline, n_bits=4, seed=seed), 4)
         torch.manual_seed(seed)

@@ -3,6 +3,7 @@
 - ``greenkit.course.authoring``      build nbgrader cells (``md``, ``code``, ``solution``, ``tests``, ``answer``)
 - ``greenkit.course.notebooks``      read a lab's cells, execute a notebook, machine load for benchmarks
 - ``greenkit.course.generation``     ``generate`` labs/ from solutions/, ``roundtrip`` a lab through nbgrader
+                                     (with ``submission_with`` wrong answers that must earn nothing)
 - ``greenkit.course.preprocessors``  nbgrader preprocessors that take the report-card verdict out of the kernel
 - ``greenkit.course.layout``         where the course folder is (``$GREENKIT_COURSE``, the repo, or cwd)
 
@@ -23,6 +24,7 @@ _NAMES = {
     "cell_sources": "notebooks", "execute_notebook": "notebooks", "machine_load": "notebooks",
     "grade_id": "notebooks",
     "generate": "generation", "roundtrip": "generation", "RoundTrip": "generation", "lab_names": "generation",
+    "submission_with": "generation",
     "ROOT": "layout", "SOLUTIONS": "layout", "LABS": "layout", "course_root": "layout",
 }
 

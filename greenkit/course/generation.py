@@ -6,7 +6,9 @@ The round trip, in a temporary course directory (nothing in the repo changes):
 2. fail if it differs from the committed ``labs/LAB`` (run ``make labs``);
 3. autograde the solution notebook: every auto-graded cell must earn full marks;
 4. autograde the untouched student notebook: every graded cell must earn zero,
-   and the grader must not crash.
+   and the grader must not crash;
+5. optionally (``wrong={name: folder}``), autograde other submissions, such as plausible garbage of
+   the right types and shapes: each must earn zero on every auto-graded cell too.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +28,7 @@ import nbformat
 from greenkit.course import layout, notebooks
 from greenkit.course.authoring import strip_outputs
 
-__all__ = ["generate", "roundtrip", "RoundTrip", "lab_names", "add_arguments", "run", "main"]
+__all__ = ["generate", "roundtrip", "RoundTrip", "submission_with", "lab_names", "add_arguments", "run", "main"]
 
 
 def lab_names() -> list[str]:
@@ -82,12 +85,39 @@ def generate(labs: list[str] | None = None) -> list[Path]:
     return written
 
 
+def submission_with(lab: str, answers: Mapping[str, str], dest: Path) -> Path:
+    """Write a submission of ``lab`` into ``dest``: the released ``labs/LAB`` with each answer cell
+    (an nbgrader solution code cell) replaced by ``answers[grade_id]``; returns ``dest``.
+
+    Every answer code cell must be given, so that a lab that gains one makes its caller say what a
+    (wrong) student writes there. For :func:`roundtrip`'s ``wrong``: write the submission that should
+    earn nothing, and let the autograder prove it.
+    """
+    released = layout.LABS / lab
+    shutil.copytree(released, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__",
+                                                                 "greenkit-submissions"))
+    path = dest / f"{lab}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    wanted = {notebooks.grade_id(c) for c in nb.cells
+              if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+    if missing := wanted - set(answers):
+        raise KeyError(f"{lab}: no answer given for the answer cells {sorted(missing)}")
+    if unknown := set(answers) - wanted:
+        raise KeyError(f"{lab}: {sorted(unknown)} are not answer code cells of the lab")
+    for cell in nb.cells:
+        if (gid := notebooks.grade_id(cell)) in answers and cell.cell_type == "code":
+            cell.source = answers[gid]
+    nbformat.write(nb, path)
+    return dest
+
+
 @dataclass
 class RoundTrip:
     """What a round trip found; ``problems`` is empty when the lab is sound."""
     lab: str
     solution_scores: dict[str, tuple[float, float]] = field(default_factory=dict)  # grade_id -> (score, max)
     blank_scores: dict[str, tuple[float, float]] = field(default_factory=dict)
+    wrong_scores: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)  # name -> scores
     manual_cells: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -98,7 +128,8 @@ class RoundTrip:
 
     def __str__(self) -> str:
         lines = [f"Round trip of {self.lab}: {'OK' if self.ok else 'FAILED'}"]
-        for name, scores in (("solution", self.solution_scores), ("untouched student", self.blank_scores)):
+        for name, scores in (("solution", self.solution_scores), ("untouched student", self.blank_scores),
+                             *((f"wrong submission {k!r}", v) for k, v in self.wrong_scores.items())):
             got = sum(s for s, _ in scores.values())
             top = sum(m for _, m in scores.values())
             lines.append(f"  {name}: {got:g}/{top:g} auto-graded points")
@@ -157,8 +188,12 @@ def _cell_outputs(folder: Path, grade_id: str, limit_chars: int = 2000) -> str:
     return text if len(text) <= limit_chars else "..." + text[-limit_chars:]
 
 
-def roundtrip(lab: str, timeout_s: float = 1800) -> RoundTrip:
-    """Run the four checks of the module docstring for ``lab``; never raises on findings."""
+def roundtrip(lab: str, timeout_s: float = 1800, *, wrong: Mapping[str, Path] | None = None) -> RoundTrip:
+    """Run the checks of the module docstring for ``lab``; never raises on findings.
+
+    ``wrong`` maps a name (an nbgrader student id: letters, digits, ``_``, ``-``) to a folder holding a
+    submission of ``lab`` that must earn nothing, e.g. plausible garbage of the right types and shapes.
+    """
     import time
 
     result = RoundTrip(lab)
@@ -175,7 +210,8 @@ def roundtrip(lab: str, timeout_s: float = 1800) -> RoundTrip:
             elif (diff := _notebook_diff(nb_path, mine)) is not None:
                 result.problems.append(f"labs/{lab}/{nb_path.name} differs from what generation "
                                        f"produces ({diff}): run `make labs` and commit")
-        for student, source in (("reference", layout.SOLUTIONS / lab), ("untouched", released)):
+        for student, source in (("reference", layout.SOLUTIONS / lab), ("untouched", released),
+                                *((f"wrong-{k}", Path(v)) for k, v in (wrong or {}).items())):
             dest = course / "submitted" / student / lab
             shutil.copytree(source, dest, ignore=shutil.ignore_patterns(
                 ".ipynb_checkpoints", "__pycache__", "greenkit-submissions"))
@@ -198,10 +234,16 @@ def roundtrip(lab: str, timeout_s: float = 1800) -> RoundTrip:
                 if not scores:
                     result.problems.append("the lab has no auto-graded cells")
             else:
-                result.blank_scores = scores
+                if student == "untouched":
+                    result.blank_scores, who = scores, "untouched student notebook"
+                else:
+                    name = student.removeprefix("wrong-")
+                    result.wrong_scores[name], who = scores, f"wrong submission {name!r}"
                 for gid, (got, top) in scores.items():
                     if got != 0:
-                        result.problems.append(f"untouched student notebook earns {got:g}/{top:g} on '{gid}'")
+                        why = _cell_outputs(course / "autograded" / student / lab, gid)
+                        result.problems.append(f"{who} earns {got:g}/{top:g} on '{gid}'"
+                                               + (f"; the cell printed:\n{why}" if why and student != "untouched" else ""))
     return result
 
 
