@@ -65,9 +65,25 @@ def test_roundtrip_catches_drift_and_a_solution_that_fails(fake_course):
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "evaluate":
             cell.source = cell.source.replace("return correct / len(images)", "return 0.5")
     nbformat.write(nb, src)
-    result = course.roundtrip("lab00_setup")
+    # a "wrong" submission that is in fact half right (the solution's class_counts) must be flagged too
+    result = course.roundtrip("lab00_setup", wrong={"copied": src.parent})
     assert not result.ok
     text = " ".join(result.problems)
     assert "differs from what generation produces" in text
     assert "solution earns 0/1 on 'test_evaluate'" in text
     assert "AssertionError: your accuracy 0.5000" in text, "a failed round trip must say why the cell failed"
+    assert "wrong submission 'copied' earns" in text and "'test_class_counts'" in text
+    assert result.wrong_scores["copied"]["test_evaluate"][0] == 0
+
+
+def test_submission_with_needs_an_answer_for_every_answer_cell(tmp_path):
+    """Is a wrong-answer submission refused when it leaves an answer cell out, or names a cell that is not one?"""
+    with pytest.raises(KeyError, match="evaluate"):
+        course.submission_with("lab00_setup", {"class_counts": "def class_counts(labels): return {}"}, tmp_path / "a")
+    answers = {"class_counts": "x = 1", "evaluate": "y = 2", "test_evaluate": "assert True"}
+    with pytest.raises(KeyError, match="test_evaluate"):
+        course.submission_with("lab00_setup", answers, tmp_path / "b")
+    del answers["test_evaluate"]
+    out = course.submission_with("lab00_setup", answers, tmp_path / "c")
+    sources = {course.grade_id(c): c.source for c in nbformat.read(out / "lab00_setup.ipynb", as_version=4).cells}
+    assert sources["class_counts"] == "x = 1" and sources["evaluate"] == "y = 2"

@@ -18,7 +18,7 @@ import torch.nn.utils.prune as prune
 from torch import nn
 
 import greenkit as gk
-from greenkit.course import LABS, SOLUTIONS, roundtrip
+from greenkit.course import LABS, SOLUTIONS, roundtrip, submission_with
 
 LAB = "lab02_pruning"
 HAND = ["magnitude_mask", "sensitivity_scan", "global_masks", "finetune_masked", "filter_norms",
@@ -223,9 +223,40 @@ def test_channel_pruned_model_round_trips_through_the_checker(tmp_path):
         assert torch.allclose(loaded.eval()(x), small(x), atol=1e-5)
 
 
+# Plausible garbage of the right types and shapes, no tampering (issue 13: such a notebook once earned
+# 1.7 of 16 auto points): masks with exactly the asked-for number of zeros but at random places, no
+# fine-tuning, random filter norms, an untrained model of the asked-for widths, a made-up prediction.
+GARBAGE = {
+    "magnitude_mask": (
+        "def magnitude_mask(weight, sparsity):\n"
+        "    flat = torch.ones(weight.numel(), dtype=weight.dtype, device=weight.device)\n"
+        "    flat[torch.randperm(weight.numel())[:round(sparsity * weight.numel())]] = 0\n"
+        "    return flat.view_as(weight)\n"),
+    "sensitivity_scan": (
+        "def sensitivity_scan(model, layer_names, sparsities, images, labels):\n"
+        "    return {name: [0.9 - 0.1 * s for s in sparsities] for name in layer_names}\n"),
+    "global_masks": (
+        "def global_masks(model, layer_names, sparsity):\n"
+        "    return {n: magnitude_mask(model.get_submodule(n).weight, sparsity) for n in layer_names}\n"),
+    "finetune_masked": (
+        "def finetune_masked(model, masks, images, labels, steps, batch_size=64, lr=1e-3, seed=0):\n"
+        "    return model\n"),
+    "choose_sparsity": "SPARSITY, FT_LR = 0.9, 3e-4\n",
+    "filter_norms": "def filter_norms(weight, p=1):\n    return torch.rand(weight.shape[0]) + 0.1\n",
+    "prune_channels": (
+        "def prune_channels(model, channels, p=1):\n"
+        "    return gk.zoo.build('cnn', channels=list(channels)).eval()\n"),
+    "choose_channels": "CHANNELS = (16, 32, 64)\n",
+    "predict": 'predicted_energy_ratio = {"fine-grained": 0.5, "channel-pruned": 0.5}\n',
+}
+
+
 @pytest.mark.slow
-def test_lab02_roundtrip():
-    """Does the solution earn full marks, the untouched notebook zero, and labs/ match generation?"""
-    result = roundtrip(LAB)
+def test_lab02_roundtrip(tmp_path):
+    """Does the solution earn full marks, the untouched notebook and plausible garbage zero, and labs/
+    match generation?"""
+    garbage = submission_with(LAB, GARBAGE, tmp_path / "garbage")
+    result = roundtrip(LAB, wrong={"garbage": garbage})
     assert result.ok, str(result)
     assert sum(top for _, top in result.solution_scores.values()) >= 12
+    assert set(result.solution_scores) <= set(result.wrong_scores["garbage"])   # every auto-graded cell was graded

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from greenkit import zoo
-from greenkit.course import roundtrip
+from greenkit.course import roundtrip, submission_with
 from greenkit.targets import kinds_snn
 
 
@@ -142,11 +142,56 @@ def test_spec_names_the_lab_targets():
     assert got["spike-rate"][0] == "scalar_max"
 
 
+# Plausible garbage of the right types and shapes, no tampering (issue 13: such a notebook once earned
+# 2.7 of 20 auto points): neurons that never fire, spikes at the wrong steps, a straight-through
+# "surrogate", a forward pass of zeros, a made-up loss curve, made-up counts and prediction.
+GARBAGE = {
+    "lif": (
+        "def lif_step(v, current, beta, threshold, spike_fn=heaviside):\n"
+        "    return torch.zeros_like(v), beta * v + current\n\n\n"
+        "def lif_run(currents, beta=BETA, threshold=THRESHOLD, spike_fn=heaviside):\n"
+        "    return torch.zeros_like(currents), currents.cumsum(0)\n"),
+    "encode": (
+        "def rate_encode(images, num_steps, generator=None):\n"
+        "    return (torch.rand(num_steps, *images.shape, generator=generator) < 0.5).to(images.dtype)\n\n\n"
+        "def latency_encode(images, num_steps):\n"
+        "    out = torch.zeros(num_steps, *images.shape, dtype=images.dtype)\n"
+        "    out[0] = (images > 0).to(images.dtype)\n"
+        "    return out\n"),
+    "surrogate": (
+        "class FastSigmoidSpike(torch.autograd.Function):\n"
+        "    SLOPE = 25.0\n\n"
+        "    @staticmethod\n"
+        "    def forward(ctx, x):\n"
+        "        return (x > 0.5).to(x.dtype)\n\n"
+        "    @staticmethod\n"
+        "    def backward(ctx, grad_output):\n"
+        "        return grad_output\n"),
+    "choose_snn": "NUM_STEPS, THRESHOLD, RATE_PENALTY = 25, 1.0, 1.0\n",
+    "snn": (
+        "def snn_forward(model, images):\n"
+        "    n, t = len(images), model.num_steps\n"
+        "    return torch.zeros(n, 10), [torch.zeros(t, n, fc.out_features) for fc in model.fcs]\n\n\n"
+        "def train_snn(model, images, labels, *, epochs=1, batch_size=64, lr=1e-2, seed=0, rate_penalty=0.0):\n"
+        "    model.eval()\n"
+        "    return [2.3 * 0.99 ** i for i in range(epochs * math.ceil(len(images) / batch_size))]\n"),
+    "synops": (
+        "def count_synops(model, images):\n"
+        "    return 1000.0\n\n\n"
+        "def break_even_rate(num_steps, e_ac_pj, e_mac_pj):\n"
+        "    return 0.2\n"),
+    "predict": "predicted_cpu_ratio = 1.0\n",
+}
+
+
 @pytest.mark.slow
-def test_lab05_round_trip():
-    """Does the solution earn full marks, the untouched notebook zero, and labs/ match generation?"""
-    result = roundtrip("lab05_snn")
+def test_lab05_round_trip(tmp_path):
+    """Does the solution earn full marks, the untouched notebook and plausible garbage zero, and labs/
+    match generation?"""
+    garbage = submission_with("lab05_snn", GARBAGE, tmp_path / "garbage")
+    result = roundtrip("lab05_snn", wrong={"garbage": garbage})
     assert result.ok, str(result)
+    assert set(result.solution_scores) <= set(result.wrong_scores["garbage"])   # every auto-graded cell was graded
 
 
 @pytest.mark.parametrize("how", ["gk.metrics.synops", "greenkit.metrics.snn.synops", "an alias imported earlier"])
