@@ -10,10 +10,26 @@ import pytest
 import torch
 
 import greenkit as gk
-from greenkit.course import LABS, SOLUTIONS, cell_sources, roundtrip
+from greenkit.course import LABS, SOLUTIONS, cell_sources, roundtrip, submission_with
 
 LAB = "lab01_energy"
 HAND_PARTS = ["energy_from_counter", "net_energy", "ci95", "per_inference", "grams_co2e"]
+
+# Plausible wrong answers of the right types (issue 13: a wrong answer earns nothing): a counter difference
+# that ignores the wrap, idle energy not scaled to the run, a made-up interval, energy per batch not per
+# inference, a unit slip, a constant "measurement", and a model B as wide as A.
+GARBAGE = {
+    "energy_from_counter": "def energy_from_counter(readings_uj, max_range_uj):\n"
+                           "    return (readings_uj[-1] - readings_uj[0]) / 1e6\n",
+    "net_energy": "def net_energy(gross_j, duration_s, idle_j, idle_s):\n    return gross_j - idle_j\n",
+    "ci95": "def ci95(samples):\n    m = sum(samples) / len(samples)\n    return m, m - 1.0, m + 1.0\n",
+    "per_inference": "def per_inference(energy_j, batch_sizes):\n"
+                     "    return energy_j / len(batch_sizes), len(batch_sizes) / energy_j\n",
+    "grams_co2e": "def grams_co2e(energy_j, intensity_g_per_kwh, pue):\n    return energy_j * intensity_g_per_kwh\n",
+    "my_energy_per_inference": "def my_energy_per_inference(model, images, batch_size, windows=6, backend='auto'):\n"
+                               "    return 1e-3, 0.9e-3, 1.1e-3\n",
+    "predicted_ratio": "model_b = gk.zoo.build('cnn').eval()\npredicted_ratio = 0.25\n",
+}
 
 
 def _cells(root) -> dict[str, str]:
@@ -139,8 +155,10 @@ def test_reproduce_cell_accepts_honest_disagreement_and_rejects_wrong_protocols(
 
 
 @pytest.mark.slow
-def test_lab01_roundtrip():
-    """Does the solution earn full marks, the untouched notebook zero, and labs/ match generation?"""
-    result = roundtrip(LAB)
+def test_lab01_roundtrip(tmp_path):
+    """Does the solution earn full marks, the untouched notebook and plausible garbage zero, and labs/
+    match generation?"""
+    result = roundtrip(LAB, wrong={"garbage": submission_with(LAB, GARBAGE, tmp_path / "garbage")})
     assert result.ok, str(result)
+    assert set(result.solution_scores) <= set(result.wrong_scores["garbage"])   # every auto-graded cell was graded
     assert sum(top for _, top in result.solution_scores.values()) >= 10

@@ -5,10 +5,56 @@ from __future__ import annotations
 import pytest
 import torch
 
-from greenkit.course import LABS, SOLUTIONS, cell_sources, roundtrip
+from greenkit.course import LABS, SOLUTIONS, cell_sources, roundtrip, submission_with
 
 LAB = "lab03_quantization"
 HAND_PARTS = ["quant_basics", "quantize_weight", "sqnr", "int4_pack", "fake_quant", "calibrate"]
+
+# Plausible wrong answers of the right types, dtypes and shapes (issue 13: a wrong answer earns nothing):
+# scales that ignore the range or divide by 255 on a signed grid, rounding without the scale, a packer
+# that drops the high nibble, an identity "fake quantizer", a fixed calibration range, FP32 passed off
+# as INT8, a made-up prediction.
+GARBAGE = {
+    "quant_basics": (
+        "def affine_qparams(x_min, x_max, n_bits=8):\n"
+        "    return torch.ones_like(x_min, dtype=torch.float32), torch.zeros_like(x_min, dtype=torch.int32)\n\n\n"
+        "def symmetric_scale(abs_max, n_bits=8):\n"
+        "    return (abs_max / 255).to(torch.float32)\n\n\n"
+        "def quantize(x, scale, zero_point, qmin, qmax):\n"
+        "    return x.round().clamp(qmin, qmax).to(torch.int32)\n\n\n"
+        "def dequantize(q, scale, zero_point):\n"
+        "    return q.to(torch.float32)\n"),
+    "quantize_weight": (
+        "def quantize_weight(w, n_bits=8, per_channel=True):\n"
+        "    scale = torch.ones(w.shape[0], 1) if per_channel else torch.tensor(1.0)\n"
+        "    return w.round().clamp(-127, 127).to(torch.int8), scale\n"),
+    "sqnr": "def sqnr_db(x, x_hat):\n    return 30.0\n",
+    "int4_pack": (
+        "def pack_int4(q):\n"
+        "    return (q[..., ::2] & 0xF).to(torch.uint8)\n\n\n"
+        "def unpack_int4(packed):\n"
+        "    return packed.to(torch.int8).repeat_interleave(2, dim=-1)\n"),
+    "fake_quant": (
+        "def fake_quant_ste(x, scale, zero_point, qmin, qmax):\n"
+        "    return x\n\n\n"
+        "class QATLinear(nn.Linear):\n"
+        "    def __init__(self, in_features, out_features, bias=True, n_bits=4):\n"
+        "        super().__init__(in_features, out_features, bias)\n"
+        "        self.n_bits = n_bits\n\n"
+        "    def forward(self, x):\n"
+        "        return F.linear(x, self.weight, self.bias)\n"),
+    "calibrate": (
+        "def calibrate(model, batches, method='minmax', pct=99.99):\n"
+        "    return {n: (-1.0, 1.0) for n, m in model.named_modules() if isinstance(m, nn.Linear)}\n"),
+    "choose_calibration": 'CALIBRATION, PCT = "percentile", 99.99\n',
+    "int8_torchao": (
+        "import copy\n"
+        "from greenkit.toolchain import cpp_compiler\n\n"
+        "HAVE_CXX = cpp_compiler().available\n\n\n"
+        "def int8_torchao(model):\n"
+        "    return copy.deepcopy(model).eval()\n"),
+    "prediction": "predicted_int8_latency_ratio = 0.25\n",
+}
 
 
 def _cells(root) -> dict[str, str]:
@@ -134,7 +180,9 @@ def test_int8_energy_grade_cell_fails_an_unquantized_pipeline():
 
 
 @pytest.mark.slow
-def test_lab03_roundtrip():
-    """Does the solution earn full marks, the untouched notebook zero, and labs/ match generation?"""
-    result = roundtrip(LAB)
+def test_lab03_roundtrip(tmp_path):
+    """Does the solution earn full marks, the untouched notebook and plausible garbage zero, and labs/
+    match generation?"""
+    result = roundtrip(LAB, wrong={"garbage": submission_with(LAB, GARBAGE, tmp_path / "garbage")})
     assert result.ok, str(result)
+    assert set(result.solution_scores) <= set(result.wrong_scores["garbage"])   # every auto-graded cell was graded

@@ -10,10 +10,35 @@ import torch
 import torch.nn.functional as F
 
 import greenkit as gk
-from greenkit.course import LABS, SOLUTIONS, roundtrip
+from greenkit.course import LABS, SOLUTIONS, roundtrip, submission_with
 
 LAB = "lab04_distillation"
 HAND_PARTS = ["log_softmax_t", "distillation_loss", "teacher_logits", "train_student", "sweep", "break_even"]
+
+# Plausible wrong answers of the right types and shapes (issue 13: a wrong answer earns nothing): scaled
+# logits that are not log-probabilities, a loss that ignores the teacher, zero logits, no training, a flat
+# sweep, a break-even without the student's cost, a made-up prediction.
+GARBAGE = {
+    "log_softmax_t": "def log_softmax_t(logits, T):\n    return logits / T\n",
+    "distillation_loss": (
+        "def distillation_loss(student_logits, teacher_logits, labels, T, alpha):\n"
+        "    keep = labels >= 0\n"
+        "    return F.cross_entropy(student_logits[keep], labels[keep]) if keep.any() else student_logits.sum() * 0\n"),
+    "teacher_logits": "def teacher_logits(teacher, images, batch_size=1000):\n    return torch.zeros(len(images), 10)\n",
+    "train_student": (
+        "def train_student(student, images, soft_logits, labels, *, T, alpha, epochs, batch_size=128, lr=3e-3, seed=0):\n"
+        "    student.eval()\n"
+        "    return [1.0 / (e + 1) for e in range(epochs)]\n"),
+    "sweep": (
+        "def sweep(make_student, images, soft_logits, labels, val_images, val_labels, temperatures, alphas, *,\n"
+        "          epochs, seed=0):\n"
+        "    return {(T, a): 0.5 for T in temperatures for a in alphas}\n"),
+    "choose_t_alpha": "T_BEST, ALPHA_BEST = 4.0, 0.5\n",
+    "break_even": (
+        "def break_even(distil_energy_j, teacher_j_per_inference, student_j_per_inference):\n"
+        "    return distil_energy_j / teacher_j_per_inference\n"),
+    "predict": "predicted_energy_ratio = 0.1\n",
+}
 
 
 def _cells(root) -> dict[str, str]:
@@ -175,8 +200,10 @@ def test_report_card_submits_both_students():
 
 
 @pytest.mark.slow
-def test_lab04_roundtrip():
-    """Does the solution earn full marks, the untouched notebook zero, and labs/ match generation?"""
-    result = roundtrip(LAB)
+def test_lab04_roundtrip(tmp_path):
+    """Does the solution earn full marks, the untouched notebook and plausible garbage zero, and labs/
+    match generation?"""
+    result = roundtrip(LAB, wrong={"garbage": submission_with(LAB, GARBAGE, tmp_path / "garbage")})
     assert result.ok, str(result)
+    assert set(result.solution_scores) <= set(result.wrong_scores["garbage"])   # every auto-graded cell was graded
     assert sum(top for _, top in result.solution_scores.values()) >= 15
