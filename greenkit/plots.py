@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from greenkit.energy.provenance import combined_kind
 from greenkit.i18n import _, language
 
 __all__ = ["energy_per_inference", "power_trace"]
@@ -22,8 +23,9 @@ _CJK_FONTS = '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsof
 
 
 def _kind_label(kinds: Sequence[str], backends: Sequence[str]) -> str:
+    """The title's label; energy's one rule for a mix decides (any part not measured: estimated)."""
     names = ", ".join(sorted(set(backends)))
-    if any(k == "estimated" for k in kinds):
+    if combined_kind(kinds) == "estimated":
         return _("ESTIMATED ({backends})").format(backends=names)
     return _("measured ({backends})").format(backends=names)
 

@@ -40,3 +40,17 @@ def test_energy_per_inference_error_bars():
     assert bar.error_y.array[0] == pytest.approx(r.energy_j_ci95[1] - r.energy_j_per_inference)
     assert bar.error_y.arrayminus[0] == pytest.approx(r.energy_j_per_inference - r.energy_j_ci95[0])
     assert "(J)" in fig.layout.yaxis.title.text and "ESTIMATED" in fig.layout.title.text
+
+
+def test_title_label_follows_energys_rule_for_a_mix():
+    """Is a figure with one part of unknown provenance labelled ESTIMATED (energy's combined_kind), and only
+    an all-measured one 'measured'?"""
+    import dataclasses
+
+    r = measure_inference(torch.nn.Linear(16, 4), torch.randn(32, 16), backend="estimate", windows=6)
+    measured = dataclasses.replace(r, kind="measured", backend="rapl")
+    unknown = dataclasses.replace(r, kind="", backend="rapl")   # no kind recorded: never shown as measured
+    title = plots.energy_per_inference({"a": measured, "b": unknown}).layout.title.text
+    assert "ESTIMATED" in title and "measured" not in title
+    title = plots.energy_per_inference({"a": measured, "b": measured}).layout.title.text
+    assert "measured (rapl)" in title and "ESTIMATED" not in title
