@@ -19,6 +19,8 @@ Either way the checker rebuilds the model itself; nothing else in the folder is 
 from __future__ import annotations
 
 import contextlib
+import copy
+import itertools
 import json
 import math
 import pickle
@@ -105,6 +107,11 @@ def save_model(model: nn.Module, folder: str | Path, example: torch.Tensor) -> d
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"a submitted model must be a torch.nn.Module, got {type(model).__name__}")
+    if any(t.device.type != "cpu" for t in itertools.chain(model.parameters(), model.buffers())):
+        # A model trained on a GPU: the checker loads and runs every artefact on the CPU, and both the zoo
+        # rebuild check and torch.export below run it on the CPU example. Save a CPU copy; the student's
+        # model stays where it is.
+        model = copy.deepcopy(model).cpu()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for old in ("meta.json", "state.pt", "model.pt2"):
