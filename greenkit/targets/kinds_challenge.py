@@ -62,12 +62,9 @@ def _gate(ctx, target) -> str:
                          f"measures artefact {gate.artefact!r}: a gate must judge the same model")
     m = QUANTITIES[gate.quantity](ctx, gate)
     value = kinds.finite_float(m.value)
-    op_name = str(getattr(gate.op, "value", gate.op))   # "min" | "max" | "eq" (a str or a str-valued enum)
-    ok = {"min": value >= gate.threshold, "max": value <= gate.threshold,
-          "eq": abs(value - gate.threshold) <= gate.tolerance}[op_name]
-    op = {"min": ">=", "max": "<=", "eq": "=="}[op_name]
+    op = gate.op.symbol                                  # the spec's Op compares and renders, as everywhere
     verdict = f"{gate.quantity} {value:.4g} {op} {gate.threshold:g}"
-    if not ok:
+    if not gate.holds(value):
         raise GateNotMet(f"gate {gate_id!r} not met ({gate.quantity} {value:.4g}, needs {op} {gate.threshold:g}): "
                          f"this target counts only for a model that passes {gate_id!r}")
     return verdict
