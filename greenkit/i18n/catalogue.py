@@ -408,15 +408,17 @@ _URL = re.compile(r"https?://[^\s)>\]\"'`\u3000-\u303f\u4e00-\u9fff\uff00-\uffef
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 _TAG = re.compile(r"</?[A-Za-z][^>\n]*>")
 _NUMBER = re.compile(r"(?<![A-Za-z_])\d+(?:[.,]\d+)*")
-_PLACEHOLDER = re.compile(r"(?<!\{)\{[^{}]*\}(?!\})|%[-+ #0]*\d*(?:\.\d+)?[sdfgre%]")
+# {name} fields, and printf conversions such as %s, %5.2f, %% (not "90% s...": a percentage in prose)
+_PLACEHOLDER = re.compile(r"(?<!\{)\{[^{}]*\}(?!\})|(?<![\d%])%[-+#0]*\d*(?:\.\d+)?[sdfgre%]")
 _MARKER_LINE = re.compile(r"^\s*#+\s*(?:BEGIN|END) (?:SOLUTION|HIDDEN TESTS)\s*$", re.M)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _CHINESE_NUMERALS = {"0": "零", "1": "一单", "2": "二两双", "3": "三", "4": "四", "5": "五", "6": "六",
                      "7": "七", "8": "八", "9": "九", "10": "十"}
 
 
-def protected(text: str, placeholders: bool = False) -> dict[str, Counter]:
-    """What a translation must keep exactly: maths, code, URLs, link targets, HTML tags, markers, numbers.
+def protected(text: str, placeholders: bool = False, escapes: bool = False) -> dict[str, Counter]:
+    """What a translation must keep exactly: maths, code, URLs, link targets, HTML tags, markers, numbers;
+    with ``escapes`` the escape sequences of a string literal, with ``placeholders`` also its format fields.
 
     Numbers are counted only in the prose (outside maths, code, URLs and placeholders).
     """
@@ -430,8 +432,9 @@ def protected(text: str, placeholders: bool = False) -> dict[str, Counter]:
     found["link target"] = Counter(_LINK.findall(text))
     found["HTML tag"] = Counter(_TAG.findall(rest))
     found["nbgrader marker"] = Counter(m.group(0).strip() for m in _MARKER_LINE.finditer(text))
-    if placeholders:
+    if escapes or placeholders:
         found["escape sequence"] = Counter(re.findall(r"\\[nt\\'\"]", rest))
+    if placeholders:
         found["placeholder"] = Counter(_PLACEHOLDER.findall(rest))
         rest = _PLACEHOLDER.sub(" ", rest)
     found["number"] = Counter(_NUMBER.findall(_TAG.sub(" ", rest)))
@@ -461,12 +464,15 @@ def check_pair(msgid: str, msgstr: str, kind: str, glossary: bool = True) -> lis
     """Why ``msgstr`` is not an acceptable translation of ``msgid`` (empty list: fine).
 
     Checks that maths, code spans and blocks, URLs, link targets, HTML tags, nbgrader markers,
-    numbers (and, in code, ``{placeholders}``) are kept; headings keep their levels; the text is
+    numbers (and, in messages, ``{placeholders}`` and ``%s``) are kept; headings keep their levels; the text is
     actually Chinese; a one-line comment or string stays on one line.
     """
     why = []
-    code_kind = kind != "markdown"
-    want, got = protected(msgid, placeholders=code_kind), protected(msgstr, placeholders=code_kind)
+    # only a message may be a format string ({name}, %s); a comment or a docstring is prose, where
+    # "{layer name: mask}" or "90% sparsity" may be translated like any other words
+    fields, escapes = kind == "string", kind in ("string", "docstring")
+    want = protected(msgid, placeholders=fields, escapes=escapes)
+    got = protected(msgstr, placeholders=fields, escapes=escapes)
     # a small number may be written in Chinese (一维, 两个): "1" lost is fine where 一 appears
     for n in list((want["number"] - got["number"]).elements()):
         if n in _CHINESE_NUMERALS and re.search(f"[{_CHINESE_NUMERALS[n]}]", msgstr):

@@ -275,3 +275,16 @@ def test_messages_built_by_concatenation_and_message_tables_are_extracted():
     code = out.cells[0].source
     assert '"sparse-sparsity": "提高 SPARSITY（第 3 部分）"' in code and '{"minmax": "minmax"}' in code
     assert 'assert report.passed, "并非所有目标都已达成：" + ' in code and 'print("\\n一个样本：\\n" + text)' in code
+
+
+def test_format_fields_are_held_only_in_messages():
+    """Are {fields} and %s kept in a message (a format string), while a docstring's '{layer name: mask}' and a
+    percentage in prose ('90% sparsity') may be translated like other words?"""
+    english, chinese = "{layer name: mask} of every pruned layer", "每个被剪枝层的 {层名: 掩码}"
+    assert cat.check_pair(english, chinese, "docstring") == []
+    assert any("placeholder" in w for w in cat.check_pair(english, chinese, "string"))
+    assert cat.check_pair("keep 90% sparsity in classifier.1", "classifier.1 保持 90% 的稀疏度", "comment") == []
+    assert cat.check_pair("90% sparsity reached after %d steps", "%d 步后达到 90% 的稀疏度", "string") == []
+    assert any("placeholder" in w and "%d" in w
+               for w in cat.check_pair("reached after %d steps", "若干步后达到", "string"))
+    assert any("escape sequence" in w for w in cat.check_pair("first\\nsecond", "第一 第二", "docstring"))
