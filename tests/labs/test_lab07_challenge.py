@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import greenkit as gk
-from greenkit.course import LABS, SOLUTIONS, cell_sources, roundtrip
+from greenkit.course import LABS, SOLUTIONS, cell_sources, roundtrip, submission_with
 from greenkit.targets import evaluate, load_spec
 from greenkit.targets.artefacts import ArtefactError, load_model, save_model
 from greenkit.targets.kinds_challenge import LedgerError, read_ledger
@@ -296,9 +296,17 @@ def test_export_submission_is_checked_and_unexportable_says_why(tmp_path, baseli
 
 
 @pytest.mark.slow
-def test_lab07_roundtrip():
-    """Does the solution earn full marks, the untouched notebook zero, and labs/ match generation?"""
-    result = roundtrip(LAB)
+def test_lab07_roundtrip(tmp_path):
+    """Does the solution earn full marks, the untouched notebook, an untrained cheap model and the shipped
+    baseline handed in unchanged zero, and labs/ match generation?"""
+    wrong = {
+        "untrained": submission_with(LAB, {"model": "model = gk.zoo.build('cnn', channels=(4, 8, 16), hidden=32).eval()\n"},
+                                     tmp_path / "untrained"),
+        "shipped": submission_with(LAB, {"model": "model = gk.zoo.load('cnn').eval()\n"}, tmp_path / "shipped"),
+    }
+    result = roundtrip(LAB, wrong=wrong)
     assert result.ok, str(result)
+    for name in wrong:
+        assert set(result.solution_scores) <= set(result.wrong_scores[name])   # every auto-graded cell was graded
     assert sum(top for _, top in result.solution_scores.values()) == 7
     assert result.manual_cells == ["design"]
