@@ -317,12 +317,28 @@ def test_energy_verification_waits_for_running_notebooks(tmp_path, monkeypatch):
             time.sleep(0.3)
             events.append("verify end")
 
-    a = threading.Thread(target=notebook, args=("a", 0.6))
+    def verifier_queued() -> bool:
+        """Does someone hold the turnstile (the verifier, waiting for the node)? A probe of our own."""
+        import fcntl
+
+        with open(tmp_path / "greenkit-grade.turnstile", "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return False
+
+    a = threading.Thread(target=notebook, args=("a", 1.0))
     a.start()
     started.wait()
     v = threading.Thread(target=verify)
     v.start()
-    time.sleep(0.1)
+    # b must arrive while the verifier waits: once it holds the turnstile (no race with a fixed sleep), and
+    # at the latest half-way through a's run (a lock without writer preference then lets b in: caught)
+    deadline = time.monotonic() + 0.5
+    while not verifier_queued() and time.monotonic() < deadline:
+        time.sleep(0.005)
     b = threading.Thread(target=notebook, args=("b", 0.1))   # arrives while the verifier waits
     b.start()
     for t in (a, v, b):
