@@ -8,7 +8,7 @@ The round trip, in a temporary course directory (nothing in the repo changes):
 4. autograde the untouched student notebook: every graded cell must earn zero,
    and the grader must not crash;
 5. optionally (``wrong={name: folder}``), autograde other submissions, such as plausible garbage of
-   the right types and shapes: each must earn zero on every auto-graded cell too.
+   the right types and shapes: each must be graded on every cell the solution is, and earn zero.
 """
 
 from __future__ import annotations
@@ -239,6 +239,8 @@ def roundtrip(lab: str, timeout_s: float = 1800, *, wrong: Mapping[str, Path] | 
                 else:
                     name = student.removeprefix("wrong-")
                     result.wrong_scores[name], who = scores, f"wrong submission {name!r}"
+                    if ungraded := sorted(set(result.solution_scores) - set(scores)):
+                        result.problems.append(f"{who} was not graded on {ungraded}")
                 for gid, (got, top) in scores.items():
                     if got != 0:
                         why = _cell_outputs(course / "autograded" / student / lab, gid)

@@ -160,5 +160,4 @@ def test_lab01_roundtrip(tmp_path):
     match generation?"""
     result = roundtrip(LAB, wrong={"garbage": submission_with(LAB, GARBAGE, tmp_path / "garbage")})
     assert result.ok, str(result)
-    assert set(result.solution_scores) <= set(result.wrong_scores["garbage"])   # every auto-graded cell was graded
     assert sum(top for _, top in result.solution_scores.values()) >= 10

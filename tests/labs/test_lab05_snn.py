@@ -191,7 +191,6 @@ def test_lab05_round_trip(tmp_path):
     garbage = submission_with("lab05_snn", GARBAGE, tmp_path / "garbage")
     result = roundtrip("lab05_snn", wrong={"garbage": garbage})
     assert result.ok, str(result)
-    assert set(result.solution_scores) <= set(result.wrong_scores["garbage"])   # every auto-graded cell was graded
 
 
 @pytest.mark.parametrize("how", ["gk.metrics.synops", "greenkit.metrics.snn.synops", "an alias imported earlier"])

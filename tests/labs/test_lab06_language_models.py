@@ -159,4 +159,3 @@ def test_lab06_round_trip(tmp_path):
     """Solution full marks, untouched student notebook and plausible garbage zero without crashing, labs/ in sync?"""
     result = roundtrip(LAB, wrong={"garbage": submission_with(LAB, GARBAGE, tmp_path / "garbage")})
     assert result.ok, str(result)
-    assert set(result.solution_scores) <= set(result.wrong_scores["garbage"])   # every auto-graded cell was graded

@@ -306,7 +306,5 @@ def test_lab07_roundtrip(tmp_path):
     }
     result = roundtrip(LAB, wrong=wrong)
     assert result.ok, str(result)
-    for name in wrong:
-        assert set(result.solution_scores) <= set(result.wrong_scores[name])   # every auto-graded cell was graded
     assert sum(top for _, top in result.solution_scores.values()) == 7
     assert result.manual_cells == ["design"]
